@@ -124,7 +124,7 @@ class RecordKind:
         raise KeyError(name)
 
 
-S, N, I, T = FieldType.STRING, FieldType.NUMBER, FieldType.INTEGER, FieldType.TIME
+S, N, INT, T = FieldType.STRING, FieldType.NUMBER, FieldType.INTEGER, FieldType.TIME
 
 REQUESTS = RecordKind(
     name="requests",
@@ -202,8 +202,8 @@ ARRIVALS = RecordKind(
         Field("source", S, required=True, doc="upstream dataset"),
         Field("partition", S, required=True, doc="e.g. 2026-11-24 or 2026-11-24T13"),
         Field("landed_at", T, required=True),
-        Field("row_count", I, required=True, minimum=0),
-        Field("bytes", I, minimum=0),
+        Field("row_count", INT, required=True, minimum=0),
+        Field("bytes", INT, minimum=0),
         Field("schema", FieldType.STRING_MAP, doc="column to type"),
     ),
 )

@@ -1,0 +1,71 @@
+"""The ``recops`` command: a thin Typer face over the library.
+
+Exit codes: 0 ok, 1 a check failed, 2 bad input or usage (errors.py decides which).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from recops import __version__
+from recops.cli import demo, ingest, lake, sql, workspace
+from recops.cli.output import err_console
+from recops.errors import RecopsError
+
+app = typer.Typer(
+    name="recops",
+    help=(
+        "recops: the operational layer around production recommenders.\n\n"
+        "Start with `recops demo`, or `recops init` then `recops ingest`. Every command "
+        "takes --json for scripts; exit codes are 0 ok, 1 a check failed, 2 bad input."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"recops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """recops command line."""
+
+
+workspace.register(app)
+ingest.register(app)
+sql.register(app)
+app.add_typer(lake.app, name="lake")
+demo.register(app)
+
+
+def run() -> None:
+    """Console-script entry point: map recops errors to messages and exit codes."""
+    try:
+        app(standalone_mode=False)
+    except RecopsError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

@@ -1,0 +1,93 @@
+"""Printing for people (Rich) or machines (--json / --csv); the one place faces format output."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
+
+
+def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()  # type: ignore[no-any-return]
+
+
+def print_table(table: pa.Table, *, title: str | None = None) -> None:
+    """An Arrow table as a Rich table (nested values shown as compact JSON)."""
+    out = Table(title=title, show_lines=False, header_style="bold")
+    for name in table.column_names:
+        out.add_column(name, overflow="fold")
+    for row in table.to_pylist():
+        out.add_row(*(_cell(v) for v in row.values()))
+    console.print(out)
+
+
+def print_csv(table: pa.Table) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(table.column_names)
+    for row in table.to_pylist():
+        writer.writerow(_cell(v) for v in row.values())
+    sys.stdout.write(buffer.getvalue())
+
+
+def print_pairs(rows: Sequence[tuple[str, Any]], *, title: str | None = None) -> None:
+    out = Table(title=title, show_header=False, box=None)
+    out.add_column(style="bold")
+    out.add_column()
+    for key, value in rows:
+        out.add_row(key, _cell(value))
+    console.print(out)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_default)
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+@contextmanager
+def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Progress]:
+    """A progress bar on stderr (hidden with --json or when not asked for)."""
+    bar = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not enabled,
+        transient=False,
+    )
+    with bar:
+        bar.add_task(description, total=total)
+        yield bar

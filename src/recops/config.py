@@ -1,0 +1,256 @@
+"""Workspace settings: ``recops.toml`` parsed into typed, validated objects.
+
+Every error names the key and the file, and unknown keys are refused (a typo such as
+``ttl_hour`` would otherwise silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from recops.errors import ConfigError
+
+CONFIG_FILE = "recops.toml"
+
+DEFAULT_CONFIG = """\
+# recops workspace settings. Every key is documented in docs/reference/config.md.
+
+[workspace]
+# Where the lake (Parquet) lives, relative to this file.
+data_dir = "data"
+# Metadata store: SQLite by default; a team points this at PostgreSQL, e.g.
+# "postgresql+psycopg://recops@db.internal/recops". Relative SQLite paths are
+# resolved against this file's folder.
+store_url = "sqlite:///recops.db"
+# Windows (days, hours) are cut in this time zone, since traffic follows local days.
+timezone = "UTC"
+
+[windows]
+# Serving SLIs (latency, errors) are computed on short windows, the rest hourly and daily.
+serving_minutes = 5
+others = ["hour", "day"]
+
+[lake]
+# Partitions older than this are dropped by `recops lake retention` (0 keeps everything).
+retention_days = 0
+# A date partition with at least this many small files is compacted into one.
+compact_min_files = 16
+
+[sql]
+# Limits of `recops sql` (and the dashboard's SQL page).
+max_rows = 10000
+timeout_seconds = 30
+
+[slo]
+latency_p99_ms = 250.0
+error_rate = 0.01
+
+[feature_groups.user_profile]
+ttl_hours = 36
+
+[feature_groups.item_stats]
+ttl_hours = 6
+
+[feature_groups.session_context]
+ttl_hours = 2
+
+[sources.play_events]
+schedule = "hourly"
+max_delay_minutes = 90
+
+[sources.catalog]
+schedule = "daily"
+max_delay_minutes = 360
+
+[sources.user_profiles]
+schedule = "daily"
+max_delay_minutes = 360
+"""
+
+
+@dataclass(frozen=True)
+class FeatureGroupConfig:
+    name: str
+    ttl_hours: float
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    schedule: str  # hourly | daily
+    max_delay_minutes: float
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated workspace configuration.
+
+    Attributes:
+        root: the workspace folder (where ``recops.toml`` is).
+        path: the config file.
+        data_dir: absolute path of the lake.
+        store_url: SQLAlchemy URL of the metadata store (SQLite paths made absolute).
+        timezone: IANA zone that windows are cut in.
+    """
+
+    root: Path
+    path: Path
+    data_dir: Path
+    store_url: str
+    timezone: str = "UTC"
+    serving_window_minutes: int = 5
+    windows: tuple[str, ...] = ("hour", "day")
+    retention_days: int = 0
+    compact_min_files: int = 16
+    sql_max_rows: int = 10_000
+    sql_timeout_seconds: float = 30.0
+    slo: dict[str, float] = field(default_factory=dict)
+    feature_groups: dict[str, FeatureGroupConfig] = field(default_factory=dict)
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class _Reader:
+    """Pulls typed values out of the parsed TOML, naming key and file on error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(message, key=key, path=str(self.path))
+
+    def table(self, data: dict[str, Any], key: str, allowed: set[str]) -> dict[str, Any]:
+        value = data.get(key.rsplit(".", 1)[-1], {})
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a table")
+        unknown = sorted(set(value) - allowed) if allowed else []
+        if unknown:
+            raise self.error(
+                f"{key}.{unknown[0]}",
+                f"unknown key; expected one of {', '.join(sorted(allowed))}",
+            )
+        return value
+
+    def string(self, data: dict[str, Any], key: str, default: str) -> str:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, str) or not value:
+            raise self.error(key, f"must be a non-empty string, got {value!r}")
+        return value
+
+    def number(self, data: dict[str, Any], key: str, default: float, minimum: float = 0) -> float:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"must be a number, got {value!r}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value!r}")
+        return float(value)
+
+    def integer(self, data: dict[str, Any], key: str, default: int, minimum: int = 0) -> int:
+        value = data.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"must be a whole number, got {value!r}")
+        if value < minimum:
+            raise self.error(key, f"must be at least {minimum}, got {value!r}")
+        return value
+
+
+_TOP = {"workspace", "windows", "lake", "sql", "slo", "feature_groups", "sources"}
+_WINDOWS = {"hour", "day"}
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Parse and validate the text of a ``recops.toml`` found at ``path``.
+
+    Raises:
+        ConfigError: naming the key and the file of the first problem found.
+    """
+    r = _Reader(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=str(path)) from None
+    unknown = sorted(set(data) - _TOP)
+    if unknown:
+        raise r.error(unknown[0], f"unknown section; expected one of {', '.join(sorted(_TOP))}")
+    root = path.parent.resolve()
+
+    ws = r.table(data, "workspace", {"data_dir", "store_url", "timezone"})
+    data_dir = root / r.string(ws, "workspace.data_dir", "data")
+    store_url = _absolute_sqlite(r.string(ws, "workspace.store_url", "sqlite:///recops.db"), root)
+    timezone = r.string(ws, "workspace.timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.error("workspace.timezone", f"unknown time zone {timezone!r}") from None
+
+    win = r.table(data, "windows", {"serving_minutes", "others"})
+    serving = r.integer(win, "windows.serving_minutes", 5, minimum=1)
+    if 60 % serving:
+        raise r.error("windows.serving_minutes", "must divide an hour (1, 5, 10, 15, 30 or 60)")
+    others = win.get("others", ["hour", "day"])
+    if not isinstance(others, list) or not set(others) <= _WINDOWS:
+        raise r.error("windows.others", f"must be a list drawn from {sorted(_WINDOWS)}")
+
+    lake = r.table(data, "lake", {"retention_days", "compact_min_files"})
+    sql = r.table(data, "sql", {"max_rows", "timeout_seconds"})
+    slo_table = r.table(data, "slo", set())
+    slo = {k: r.number(slo_table, f"slo.{k}", 0.0) for k in slo_table}
+
+    groups: dict[str, FeatureGroupConfig] = {}
+    for name, body in r.table(data, "feature_groups", set()).items():
+        body = r.table({name: body}, f"feature_groups.{name}", {"ttl_hours"})
+        ttl = r.number(body, f"feature_groups.{name}.ttl_hours", 24.0)
+        if ttl <= 0:
+            raise r.error(f"feature_groups.{name}.ttl_hours", "must be positive")
+        groups[name] = FeatureGroupConfig(name, ttl)
+
+    sources: dict[str, SourceConfig] = {}
+    for name, body in r.table(data, "sources", set()).items():
+        key = f"sources.{name}"
+        body = r.table({name: body}, key, {"schedule", "max_delay_minutes"})
+        schedule = r.string(body, f"{key}.schedule", "daily")
+        if schedule not in ("hourly", "daily"):
+            raise r.error(f"{key}.schedule", f"must be 'hourly' or 'daily', got {schedule!r}")
+        delay = r.number(body, f"{key}.max_delay_minutes", 60.0)
+        sources[name] = SourceConfig(name, schedule, delay)
+
+    return Config(
+        root=root,
+        path=path,
+        data_dir=data_dir,
+        store_url=store_url,
+        timezone=timezone,
+        serving_window_minutes=serving,
+        windows=tuple(others),
+        retention_days=r.integer(lake, "lake.retention_days", 0),
+        compact_min_files=r.integer(lake, "lake.compact_min_files", 16, minimum=2),
+        sql_max_rows=r.integer(sql, "sql.max_rows", 10_000, minimum=1),
+        sql_timeout_seconds=r.number(sql, "sql.timeout_seconds", 30.0),
+        slo=slo,
+        feature_groups=groups,
+        sources=sources,
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate the config file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", path=str(path)) from None
+    return parse_config(text, path)
+
+
+def _absolute_sqlite(url: str, root: Path) -> str:
+    """Resolve a relative ``sqlite:///file`` URL against the workspace folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(root / url[len(prefix) :])
+    return url

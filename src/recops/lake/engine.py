@@ -1,0 +1,66 @@
+"""DuckDB over the lake: one view per record kind, ``candidates``, ``quarantine``.
+
+Views read exactly the files the catalog lists, never a directory glob, so a batch that
+is still being written (or was abandoned by a killed process) is invisible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from recops.contract import BOOKKEEPING, KINDS
+from recops.lake.catalog import Catalog
+from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA
+
+CANDIDATES_VIEW = """
+CREATE OR REPLACE VIEW candidates AS
+SELECT r.request_id, r.ts, r.surface, r.user_id, r.model, r.model_version,
+       c.item_id, c.source, c.score, c.position, c.propensity
+FROM requests AS r, UNNEST(r.candidates) AS u(c)
+"""
+
+
+def new_connection(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with recops' session settings (UTC, no progress bar)."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def file_list_sql(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _empty(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> str:
+    table_name = f"_empty_{name}"
+    con.register(table_name, schema.empty_table())
+    return table_name
+
+
+def create_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
+    """Create (or refresh) a view per record kind plus candidates and quarantine."""
+    names: list[str] = []
+    for name, kind in KINDS.items():
+        schema = pa.schema(list(kind.schema) + list(BOOKKEEPING))
+        _create_view(con, name, catalog.live_files(name), schema)
+        names.append(name)
+    _create_view(con, QUARANTINE, catalog.live_files(QUARANTINE), QUARANTINE_SCHEMA)
+    con.execute(CANDIDATES_VIEW)
+    return [*names, "candidates", QUARANTINE]
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], schema: pa.Schema) -> None:
+    if files:
+        source = f"read_parquet({file_list_sql(files)}, union_by_name = true)"
+    else:
+        source = _empty(con, name, schema)
+    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {source}')

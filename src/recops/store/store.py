@@ -1,0 +1,122 @@
+"""The metadata store: one SQLAlchemy engine, migrated by Alembic, SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, MetaData, Table, create_engine, event, inspect, select
+from sqlalchemy import types as sa_types
+from sqlalchemy.orm import Session, sessionmaker
+
+from recops.errors import ConfigError
+from recops.store.locks import writer_lock
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers run beside the one writer; FULL makes a commit durable before it
+    # returns, which the lake's atomic batch commit relies on.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _arrow_type(sql_type: Any) -> pa.DataType:
+    """The Arrow type a store column is exposed as in ``recops sql``."""
+    if isinstance(sql_type, sa_types.Boolean):
+        return pa.bool_()
+    if isinstance(sql_type, sa_types.Integer):
+        return pa.int64()
+    if isinstance(sql_type, sa_types.Float | sa_types.Numeric):
+        return pa.float64()
+    if isinstance(sql_type, sa_types.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    return pa.string()
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine for ``url`` (``sqlite:///...`` or ``postgresql+psycopg://...``)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    try:
+        engine = create_engine(url, pool_pre_ping=True)
+    except Exception as exc:  # sqlalchemy raises several types for a bad URL
+        raise ConfigError(f"cannot use store URL: {exc}", key="workspace.store_url") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.name != "postgresql":
+        raise ConfigError(
+            f"unsupported store {engine.dialect.name!r}: use sqlite or postgresql",
+            key="workspace.store_url",
+        )
+    return engine
+
+
+class Store:
+    """Opens the metadata store and keeps its schema current.
+
+    Args:
+        url: SQLAlchemy URL.
+        migrate: bring the schema to the latest migration on open (default).
+    """
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if migrate:
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Apply every Alembic migration not yet applied (idempotent)."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session whose work commits at the end of the block, or rolls back on error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """The named cross-process writer lock."""
+        return writer_lock(self.engine, name)
+
+    def table_names(self) -> list[str]:
+        return sorted(n for n in inspect(self.engine).get_table_names() if n != "alembic_version")
+
+    def read_table(self, name: str) -> pa.Table:
+        """Read a whole store table into Arrow (for ``recops sql``)."""
+        if name not in self.table_names():
+            raise KeyError(name)
+        table = Table(name, MetaData(), autoload_with=self.engine)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table)).fetchall()
+        arrays = {}
+        for i, col in enumerate(table.columns):
+            values = [row[i] for row in rows]
+            arrow_type = _arrow_type(col.type)
+            if pa.types.is_timestamp(arrow_type):
+                values = [v if v is None or v.tzinfo else v.replace(tzinfo=UTC) for v in values]
+            elif pa.types.is_string(arrow_type):
+                values = [v if v is None or isinstance(v, str) else json.dumps(v) for v in values]
+            arrays[col.name] = pa.array(values, type=arrow_type)
+        return pa.table(arrays)
+
+    def close(self) -> None:
+        self.engine.dispose()
