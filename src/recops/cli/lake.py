@@ -24,7 +24,7 @@ def status(workspace: WorkspaceOption = None, json: JsonOption = False) -> None:
             "SELECT kind, count(*) AS files, sum(rows)::BIGINT AS rows, sum(bytes)::BIGINT AS bytes, "
             "min(date) AS first_date, max(date) AS last_date FROM files WHERE removed_at IS NULL "
             "GROUP BY kind ORDER BY kind"
-        ).fetch_arrow_table()
+        ).to_arrow_table()
     if json:
         print_json(table.to_pylist())
     else:

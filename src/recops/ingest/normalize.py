@@ -116,7 +116,7 @@ def json_scalar(x: str, ftype: FieldType) -> Converted:
 def _json_map(x: str, value_sql: str, value_ok: str, keep: str = "TRUE") -> Converted:
     """A JSON object → MAP, converting each entry value ``e.value`` with ``value_sql``."""
     t = f"json_type({x})"
-    m = f"CAST({x} AS MAP(VARCHAR, JSON))"
+    m = f"TRY_CAST({x} AS MAP(VARCHAR, JSON))"
     value = (
         f"CASE WHEN {t} = 'OBJECT' THEN map_from_entries("
         f"[{{'key': e.key, 'value': {value_sql}}} for e in map_entries({m}) if {keep}]) END"
@@ -157,7 +157,7 @@ def json_map(x: str, ftype: FieldType) -> tuple[Converted, Converted | None]:
 
 def json_candidates(x: str) -> Converted:
     t = f"json_type({x})"
-    items = f"CAST({x} AS JSON[])"
+    items = f"TRY_CAST({x} AS JSON[])"
     parts = {name: json_scalar(f"(c -> '$.{name}')", ftype) for name, ftype in CANDIDATE_FIELDS}
     struct = ", ".join(f"{literal(n)}: {p.value}" for n, p in parts.items())
     ok_each = " AND ".join(p.ok for p in parts.values())
@@ -409,7 +409,12 @@ def normalize_select(kind: RecordKind, source: str, *, json_mode: bool, types: d
     for rule, name, cond, detail in rule_checks(columns):
         violation = f"{{'rule': {literal(rule)}, 'field': {literal(name)}, 'detail': {detail}}}"
         whens.append(f"WHEN {cond} THEN {violation}")
-    stored = ", ".join(quote(n) for n in kind.column_names)
+    maps = {c.name for c in columns if SQL_TYPES[c.field.type].startswith("MAP") or c.name != c.field.name}
+    # Maps are kept with their keys sorted, so one record has one stored form whatever its transport.
+    stored = ", ".join(
+        f"map_from_entries(list_sort(map_entries({quote(n)}))) AS {quote(n)}" if n in maps else quote(n)
+        for n in kind.column_names
+    )
     return (
         f"WITH conv AS (SELECT _row, {', '.join(select)} FROM {source}) "
         f"SELECT _row, {stored}, CASE {' '.join(whens)} END AS _violation FROM conv"

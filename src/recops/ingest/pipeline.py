@@ -97,7 +97,9 @@ def ingest_files(
     without being read.
     """
     kind = _kind(kind_name)
-    files = expand(paths)
+    lake_dir = lake.data_dir.resolve()
+    # The lake's own files are never input, even when a folder given contains the workspace.
+    files = [f for f in expand(paths) if not f.is_relative_to(lake_dir)]
     report = IngestReport(kind.name)
     sources = [SourceFile.stat(f) for f in files]
     with lake.writer() as catalog:
@@ -265,7 +267,7 @@ class _Batch:
             cols = ", ".join(f"e.{quote(c)}" for c in [*self.kind.column_names, "_batch"])
             con.execute(
                 f"CREATE TEMP TABLE hits AS SELECT {cols} FROM read_parquet({file_list_sql(existing)}, "
-                f"union_by_name = true) e SEMI JOIN firsts f ON {self._key_match('e', 'f')}"
+                f"union_by_name = true, hive_partitioning = false) e SEMI JOIN firsts f ON {self._key_match('e', 'f')}"
             )
             con.execute(
                 f"INSERT INTO repeats SELECT f.*, {self._content('f')} IS NOT DISTINCT FROM "
@@ -290,7 +292,7 @@ class _Batch:
         return [self.lake.data_dir / f.path for f in files]
 
     def _write_rows(self, batch_id: str, now: datetime) -> list[Path]:
-        cols = ", ".join(_canonical(quote(c), t) for c, t in self._stored_types())
+        cols = ", ".join(quote(c) for c in self.kind.column_names)
         time_col = quote(self.kind.time_column)
         if not self._scalar("SELECT count(*) FROM new_rows"):
             return []
@@ -302,14 +304,6 @@ class _Batch:
             target,
             batch_id,
         )
-
-    def _stored_types(self) -> list[tuple[str, FieldType | None]]:
-        out: list[tuple[str, FieldType | None]] = []
-        for f in self.kind.fields:
-            out.append((f.name, f.type))
-            if f.strings_column:
-                out.append((f.strings_column, FieldType.STRING_MAP))
-        return out
 
     def _write_quarantine(self, batch_id: str, now: datetime) -> list[Path]:
         con = self.con
@@ -368,18 +362,6 @@ class _Batch:
             "OVERWRITE_OR_IGNORE true, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         ).fetchall()
         return [Path(p) for p in rows[0][1]] if rows else []
-
-
-def _canonical(col: str, ftype: FieldType | None) -> str:
-    """Maps are stored with keys sorted, so one record has one stored form whatever its transport."""
-    if ftype in (
-        FieldType.NUMBER_MAP,
-        FieldType.STRING_MAP,
-        FieldType.TIME_MAP,
-        FieldType.MIXED_MAP,
-    ):
-        return f"map_from_entries(list_sort(map_entries({col}))) AS {col}"
-    return col
 
 
 def _wide_feature_rows(rel: str, types: dict[str, str]) -> tuple[str, dict[str, str]]:

@@ -60,7 +60,7 @@ def create_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
 
 def _create_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], schema: pa.Schema) -> None:
     if files:
-        source = f"read_parquet({file_list_sql(files)}, union_by_name = true)"
+        source = f"read_parquet({file_list_sql(files)}, union_by_name = true, hive_partitioning = false)"
     else:
         source = _empty(con, name, schema)
     con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {source}')

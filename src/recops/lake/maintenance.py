@@ -54,7 +54,7 @@ def compact(lake: Lake, *, min_files: int) -> CompactionReport:
                 try:
                     con.execute(
                         f"COPY (SELECT * FROM read_parquet({file_list_sql(sorted(files))}, "
-                        f"union_by_name = true) ORDER BY \"{_time_column(kind)}\") TO '{target}' "
+                        f"union_by_name = true, hive_partitioning = false) ORDER BY \"{_time_column(kind)}\") TO '{target}' "
                         "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
                     )
                     rows = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0]

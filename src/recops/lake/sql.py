@@ -62,7 +62,7 @@ def run_sql(
     timer = threading.Timer(timeout_seconds, con.interrupt)
     timer.start()
     try:
-        reader = con.execute(query).fetch_record_batch(rows_per_batch=min(max_rows + 1, 100_000))
+        reader = con.execute(query).to_arrow_reader(min(max_rows + 1, 100_000))
         batches: list[pa.RecordBatch] = []
         rows = 0
         for batch in reader:

@@ -1,0 +1,44 @@
+# recops developer commands. `make demo` and `make test` work on a fresh clone: they
+# create .venv and install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: demo test check lint fmt bench-ingest clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip 2>&1 | grep -v "is ignored" || true
+	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -c "import recops, duckdb, pyarrow, sqlalchemy, psycopg, pytest"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+## demo: simulate six weeks of a platform with incidents, ingest, summarize (then serve)
+demo: $(STAMP)
+	$(BIN)/recops demo $(DEMO_ARGS)
+
+## test: lint, types, import layers and the whole test suite on SQLite and the real PostgreSQL
+test: $(STAMP)
+	@bash scripts/ensure-postgres.sh
+	$(MAKE) --no-print-directory lint
+	RECOPS_TEST_DATABASE_URL=$${RECOPS_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
+	  $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) recops-demo .pytest_cache .mypy_cache .ruff_cache

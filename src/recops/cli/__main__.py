@@ -1,0 +1,7 @@
+"""``python -m recops.cli``."""
+
+from __future__ import annotations
+
+from recops.cli.main import run
+
+run()

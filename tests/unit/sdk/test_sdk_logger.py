@@ -1,0 +1,393 @@
+"""RequestLogger / OutcomeLogger / RecordLogger: files, backpressure, flushing, failures."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import recops.sdk
+from recops.contract import CHANGES, OUTCOMES, REQUESTS
+from recops.sdk import LoggerStats, OutcomeLogger, RecordLogger, RequestLogger
+
+PARIS = timezone(timedelta(hours=1))
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def visible_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+
+
+def read_rows(directory: Path, schema: pa.Schema = REQUESTS.schema) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in visible_files(directory):
+        table = pq.read_table(path)
+        assert table.schema.equals(schema), path
+        rows.extend(table.to_pylist())
+    return rows
+
+
+def request(i: int, **overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "request_id": f"r{i}",
+        "surface": "home_row",
+        "user_id": f"u{i}",
+        "model": "ranker",
+        "model_version": "v13",
+        "status": "ok",
+        "latency_ms": 40.0 + i,
+        "candidates": [
+            {"item_id": f"i{j}", "source": "trending", "score": j / 10, "position": j} for j in range(3)
+        ],
+    }
+    values.update(overrides)
+    return values
+
+
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
+
+
+def test_request_files_read_back_equal_to_the_logged_records(tmp_path: Path) -> None:
+    logged_at = datetime.now(UTC)
+    with RequestLogger(tmp_path, flush_interval_s=60) as logger:
+        logger.log(
+            request_id="full",
+            ts=datetime(2026, 11, 24, 13, 0, 0, 123456, tzinfo=PARIS),
+            surface="autoplay",
+            user_id="u-1",
+            model="ranker",
+            model_version="v13",
+            status="fallback",
+            latency_ms=41.2,
+            stage_latency_ms={"candidate_generation": 5, "ranking": 30.5},
+            context={"device": "tv", "country": "FR"},
+            features={"age_days": 120, "ctr_7d": 0.031, "genre": "drama", "missing": None},
+            feature_ts={"user_profile": datetime(2026, 11, 24, 11, 0), "item_stats": 1764000000000},
+            candidates=[
+                {"item_id": "a", "source": "collaborative", "score": 0.9, "position": 0, "propensity": 0.5},
+                {"item_id": "b", "source": "trending", "score": None, "position": None},
+            ],
+        )
+        logger.log(**request(1, ts=1764000000123))  # epoch milliseconds
+        logger.log(**request(2, ts=datetime(2026, 11, 24, 12, 0)))  # naive: UTC
+        logger.log(**request(3, ts="2026-11-24T12:00:00Z", candidates=[]))
+        logger.log(**request(4, features={"genre": "comedy"}))  # ts None: now
+        logger.log(**request(5, features={"is_kids": True, "n": 3}))
+    assert logger.stats == LoggerStats(logged=6, written=6, files=1)
+    [path] = visible_files(tmp_path)
+    assert path.name.startswith("requests-") and f"-{os.getpid()}-" in path.name
+    assert path.suffix == ".parquet"
+    rows = {row["request_id"]: row for row in read_rows(tmp_path)}
+
+    full = rows["full"]
+    assert full["ts"] == utc(2026, 11, 24, 12, 0, 0, 123456)
+    assert full["ts"].utcoffset() == timedelta(0)
+    assert (full["surface"], full["user_id"], full["status"]) == ("autoplay", "u-1", "fallback")
+    assert full["latency_ms"] == 41.2
+    assert full["stage_latency_ms"] == [("candidate_generation", 5.0), ("ranking", 30.5)]
+    assert full["context"] == [("device", "tv"), ("country", "FR")]
+    assert full["features"] == [("age_days", 120.0), ("ctr_7d", 0.031), ("missing", None)]
+    assert full["feature_strings"] == [("genre", "drama")]
+    assert full["feature_ts"] == [
+        ("user_profile", utc(2026, 11, 24, 11, 0)),
+        ("item_stats", utc(2025, 11, 24, 16, 0)),
+    ]
+    assert full["candidates"] == [
+        {"item_id": "a", "source": "collaborative", "score": 0.9, "position": 0, "propensity": 0.5},
+        {"item_id": "b", "source": "trending", "score": None, "position": None, "propensity": None},
+    ]
+    assert rows["r1"]["ts"] == utc(2025, 11, 24, 16, 0, 0, 123000)
+    assert rows["r1"]["features"] is None and rows["r1"]["feature_strings"] is None
+    assert rows["r1"]["stage_latency_ms"] is None and rows["r1"]["context"] is None
+    assert rows["r1"]["candidates"][2] == {
+        "item_id": "i2",
+        "source": "trending",
+        "score": 0.2,
+        "position": 2,
+        "propensity": None,
+    }
+    assert rows["r2"]["ts"] == utc(2026, 11, 24, 12, 0)
+    assert rows["r3"]["ts"] == utc(2026, 11, 24, 12, 0) and rows["r3"]["candidates"] == []
+    assert logged_at <= rows["r4"]["ts"] <= datetime.now(UTC)
+    assert rows["r4"]["features"] == [] and rows["r4"]["feature_strings"] == [("genre", "comedy")]
+    # as ingest stores the same record sent as JSON: booleans are numbers, no strings is {}
+    assert rows["r5"]["features"] == [("is_kids", 1.0), ("n", 3.0)]
+    assert rows["r5"]["feature_strings"] == []
+
+
+def test_log_arguments_are_the_contract_fields() -> None:
+    for cls, kind in ((RequestLogger, REQUESTS), (OutcomeLogger, OUTCOMES)):
+        parameters = set(inspect.signature(cls.log).parameters) - {"self"}
+        assert parameters == {f.name for f in kind.fields}
+        required = {
+            name
+            for name, p in inspect.signature(cls.log).parameters.items()
+            if p.default is inspect.Parameter.empty and name != "self"
+        }
+        # the time column defaults to now; every other required field must be given
+        assert required == {f.name for f in kind.fields if f.required} - {kind.time_column}
+
+
+def test_outcomes_are_logged_the_same_way(tmp_path: Path) -> None:
+    with OutcomeLogger(tmp_path) as logger:
+        logger.log(request_id="r1", item_id="a", event="click", ts=utc(2026, 11, 24, 12))
+        logger.log(request_id="r1", item_id="a", event="play", value=312.5)
+    rows = read_rows(tmp_path, OUTCOMES.schema)
+    assert rows[0] == {
+        "request_id": "r1",
+        "item_id": "a",
+        "ts": utc(2026, 11, 24, 12),
+        "event": "click",
+        "value": None,
+    }
+    assert rows[1]["event"] == "play" and rows[1]["value"] == 312.5
+    assert visible_files(tmp_path)[0].name.startswith("outcomes-")
+
+
+def test_any_kind_can_be_logged_from_a_mapping(tmp_path: Path) -> None:
+    with RecordLogger(tmp_path, "changes") as logger:
+        logger.log_record({"kind": "deploy", "target": "ranker", "version": "v13"})
+        logger.log_record({"kind": "deploy", "target": "ranker", "verison": "v14"})  # typo
+    assert logger.stats == LoggerStats(logged=1, written=1, files=1, errors=1)
+    [row] = read_rows(tmp_path, CHANGES.schema)
+    assert (row["kind"], row["target"], row["version"], row["actor"]) == ("deploy", "ranker", "v13", None)
+
+
+def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, max_queue=5, batch_size=1, flush_interval_s=60)
+    entered, release = threading.Event(), threading.Event()
+    real_write = logger._write
+
+    def stalled_write(records: list[tuple[Any, ...]]) -> None:
+        entered.set()
+        release.wait(30)
+        real_write(records)
+
+    logger._write = stalled_write  # type: ignore[method-assign]
+    logger.log(**request(0))  # wakes the flusher, which then stalls on this record
+    assert entered.wait(10)
+    slowest = 0.0
+    for i in range(1, 101):
+        start = time.perf_counter()
+        logger.log(**request(i))
+        slowest = max(slowest, time.perf_counter() - start)
+    assert slowest < 0.05  # never waits for the flusher
+    assert logger.stats == LoggerStats(logged=6, dropped=95)
+    release.set()
+    logger.close()
+    assert logger.stats.written == 6 and logger.stats.dropped == 95
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(6))
+
+
+def test_close_flushes_and_later_records_are_dropped(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+    for i in range(10):
+        logger.log(**request(i))
+    time.sleep(0.05)
+    assert visible_files(tmp_path) == []
+    logger.close()
+    assert len(read_rows(tmp_path)) == 10
+    logger.close()  # idempotent
+    logger.log(**request(99))
+    assert logger.stats == LoggerStats(logged=10, dropped=1, written=10, files=1)
+
+
+def test_batch_size_and_interval_trigger_flushes(tmp_path: Path) -> None:
+    by_size = RequestLogger(tmp_path / "size", batch_size=10, flush_interval_s=3600)
+    by_time = RequestLogger(tmp_path / "time", batch_size=1000, flush_interval_s=0.1)
+    try:
+        for i in range(10):
+            by_size.log(**request(i))
+            by_time.log(**request(i))
+        wait_for(lambda: by_size.stats.written == 10)
+        wait_for(lambda: by_time.stats.written == 10)
+        assert len(visible_files(tmp_path / "size")) == len(visible_files(tmp_path / "time")) == 1
+    finally:
+        by_size.close()
+        by_time.close()
+
+
+def test_files_hold_at_most_batch_size_records(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, batch_size=4, flush_interval_s=3600, chunk_size=3)
+    for i in range(10):
+        logger.log(**request(i))
+    logger.close()
+    sizes = sorted(pq.read_metadata(p).num_rows for p in visible_files(tmp_path))
+    assert sum(sizes) == 10 and max(sizes) <= 4
+    assert len({p.name for p in visible_files(tmp_path)}) == logger.stats.files
+
+
+def test_no_partial_file_is_ever_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written_to: list[str] = []
+    real_write_table = pq.write_table
+
+    def slow_write_table(table: pa.Table, where: Any, **kwargs: Any) -> None:
+        written_to.append(Path(where).name)
+        real_write_table(table, where, **kwargs)
+        time.sleep(0.01)  # a window in which a reader would see a finished temp file
+
+    monkeypatch.setattr(pq, "write_table", slow_write_table)
+    logger = RequestLogger(tmp_path, batch_size=20, flush_interval_s=3600)
+    seen: set[str] = set()
+    stop = threading.Event()
+    failures: list[str] = []
+
+    def watch() -> None:
+        while not stop.is_set():
+            for path in visible_files(tmp_path):
+                if path.name.endswith(".tmp"):
+                    failures.append(f"{path.name} visible")
+                elif path.name not in seen:
+                    try:
+                        assert pq.read_table(path).schema.equals(REQUESTS.schema)
+                        seen.add(path.name)
+                    except Exception as exc:
+                        failures.append(f"{path.name}: {exc!r}")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    for i in range(200):
+        logger.log(**request(i))
+        if i % 20 == 0:
+            time.sleep(0.005)
+    logger.close()
+    stop.set()
+    watcher.join()
+    assert failures == []
+    assert written_to and all(n.startswith(".") and n.endswith(".tmp") for n in written_to)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        p.name for p in visible_files(tmp_path)
+    )  # no temp file left behind
+    assert len(read_rows(tmp_path)) == 200
+
+
+def test_the_flusher_survives_bad_records(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+    with caplog.at_level(logging.WARNING, logger="recops.sdk"):
+        logger.log(**request(0))
+        logger.log(**request(1, latency_ms="fast"))  # not a number
+        logger.log(**request(2, candidates=[{"item_id": "a", "position": "top"}]))
+        logger.log(**request(3, surface=None))  # a required field missing
+        logger.log(**request(4, ts=True))  # not a time
+        logger.log(**request(5))
+        logger.flush()
+        logger.log(**request(6))
+        logger.close()
+    assert logger.stats == LoggerStats(logged=7, written=3, files=2, errors=4)
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == ["r0", "r5", "r6"]
+    warnings = [r for r in caplog.records if "cannot be stored" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_failed_write_is_counted_and_the_next_one_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_write_table = pq.write_table
+    calls: list[int] = []
+
+    def failing_once(table: pa.Table, where: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            Path(where).write_bytes(b"partial")
+            raise OSError("disk full")
+        real_write_table(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", failing_once)
+    logger = RequestLogger(tmp_path, flush_interval_s=3600)
+    logger.log(**request(0))
+    logger.flush()
+    logger.log(**request(1))
+    logger.close()
+    assert logger.stats == LoggerStats(logged=2, written=1, files=1, errors=1)
+    assert [p.name.startswith("requests-") for p in tmp_path.iterdir()] == [True]
+
+
+def test_pending_records_are_written_at_interpreter_exit(tmp_path: Path) -> None:
+    script = (
+        "from recops.sdk import RequestLogger\n"
+        f"logger = RequestLogger({str(tmp_path)!r}, batch_size=10**6, flush_interval_s=3600)\n"
+        "for i in range(100):\n"
+        "    logger.log(request_id=f'r{i}', surface='s', user_id='u', model='m',\n"
+        "               model_version='v', status='ok', latency_ms=1.0, candidates=[])\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert len(read_rows(tmp_path)) == 100
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_gets_its_own_queue_and_flusher(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+    logger.log(**request(0))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            logger.log(**request(1))
+            logger.close()
+            code = 0 if logger.stats == LoggerStats(logged=1, written=1, files=1) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    logger.close()
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == ["r0", "r1"]
+    assert len({p.name.split("-")[2] for p in visible_files(tmp_path)}) == 2  # two pids
+
+
+def test_options_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="sample rate"):
+        RequestLogger(tmp_path, sample_rate=1.5)
+    with pytest.raises(ValueError, match="request_id"):
+        RecordLogger(tmp_path, "changes", sample_rate=0.5)
+    with pytest.raises(ValueError, match="max_queue"):
+        RequestLogger(tmp_path, max_queue=0)
+    with pytest.raises(KeyError, match="unknown record kind"):
+        RecordLogger(tmp_path, "clicks")
+
+
+def test_log_is_cheap_on_the_callers_thread(tmp_path: Path) -> None:
+    # A loose guard (the real measurement is bench/sdk_overhead.py): 20 µs mean.
+    candidates = [
+        {"item_id": f"i{j}", "source": "collaborative", "score": 0.5, "position": j} for j in range(20)
+    ]
+    with RequestLogger(tmp_path, max_queue=10**6, batch_size=10**6) as logger:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            for i in range(2000):
+                logger.log(**request(i, candidates=candidates, features={"a": 1.0}))
+            best = min(best, (time.perf_counter() - start) / 2000)
+    assert best < 20e-6
+
+
+def test_public_api_is_exact() -> None:
+    assert sorted(recops.sdk.__all__) == recops.sdk.__all__
+    assert set(recops.sdk.__all__) == {
+        "LoggerOptions",
+        "LoggerStats",
+        "OutcomeLogger",
+        "RecordLogger",
+        "RequestLogger",
+        "keep",
+    }
