@@ -1,0 +1,63 @@
+"""The store behaves the same on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from recops.ingest.pipeline import ingest_files
+from recops.store import Store
+from recops.workspace import Workspace
+from tests.records import request, write_jsonl
+
+
+def test_migrations_are_idempotent(store_url: str) -> None:
+    store = Store(store_url)
+    store.migrate()
+    assert {"lake_batches", "lake_files", "ingested_sources"} <= set(store.table_names())
+    store.close()
+
+
+def test_ingest_and_read_back(any_workspace: Workspace, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [request("r1"), request("r2"), request("r1", surface="x")])
+    report = ingest_files(any_workspace.lake, "requests", [path])
+    assert (report.rows_stored, report.rows_conflict) == (2, 1)
+    batches = any_workspace.store.read_table("lake_batches").to_pylist()
+    assert [(b["state"], b["rows_stored"], b["rows_quarantined"]) for b in batches] == [("committed", 2, 1)]
+    assert batches[0]["committed_at"].tzinfo is not None
+    again = ingest_files(any_workspace.lake, "requests", [path])
+    assert again.files_skipped == 1
+
+
+def test_pending_batch_is_aborted_and_cleaned(any_workspace: Workspace, tmp_path: Path) -> None:
+    lake = any_workspace.lake
+    lake.catalog.begin("20260101T000000-0badf00d", "requests", "file")
+    orphan = lake.data_dir / "requests" / "date=2026-01-01" / "part-20260101T000000-0badf00d-0.parquet"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"partial")
+    with lake.writer():
+        pass
+    assert not orphan.exists()
+    states = {b["batch_id"]: b["state"] for b in any_workspace.store.read_table("lake_batches").to_pylist()}
+    assert states["20260101T000000-0badf00d"] == "aborted"
+
+
+def test_writer_lock_excludes(store_url: str) -> None:
+    store = Store(store_url)
+    events: list[str] = []
+
+    def hold(name: str) -> None:
+        with store.lock("test-lock"):
+            events.append(f"{name} in")
+            time.sleep(0.3)
+            events.append(f"{name} out")
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    assert events in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    store.close()

@@ -1,0 +1,71 @@
+"""The CLI face: exit codes 0/2, --json shapes, workspace discovery."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.records import request, write_jsonl
+
+
+def recops(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "recops.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    assert recops("init", str(root)).returncode == 0
+    return root
+
+
+def test_ingest_and_sql_json(ws: Path, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [request("r1"), request("r2", status="nope")])
+    done = recops("ingest", "requests", str(path), "-w", str(ws), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["rows_stored"] == 1 and report["quarantined_by_rule"] == {"allowed": 1}
+    out = recops("sql", "SELECT request_id FROM requests", "--json", cwd=ws)  # found from the cwd
+    assert json.loads(out.stdout) == [{"request_id": "r1"}]
+    csv = recops("sql", "SELECT rule, row FROM quarantine", "--csv", "-w", str(ws))
+    assert csv.stdout.splitlines() == ["rule,row", "allowed,2"]
+
+
+def test_bad_input_exits_2_with_a_clear_message(ws: Path, tmp_path: Path) -> None:
+    refused = recops("sql", "DROP TABLE requests", "-w", str(ws))
+    assert refused.returncode == 2 and "read-only" in refused.stderr
+    unknown = recops("ingest", "clicks", str(tmp_path), "-w", str(ws))
+    assert unknown.returncode == 2 and "unknown record kind" in unknown.stderr
+    missing = recops("ingest", "requests", str(tmp_path / "nope.jsonl"), "-w", str(ws))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    nowhere = recops("sql", "SELECT 1", cwd=tmp_path)
+    assert nowhere.returncode == 2 and "recops init" in nowhere.stderr
+    usage = recops("ingest")
+    assert usage.returncode == 2
+
+
+def test_config_validate(ws: Path) -> None:
+    good = recops("config", "validate", "-w", str(ws), "--json")
+    assert good.returncode == 0 and json.loads(good.stdout)["valid"] is True
+    (ws / "recops.toml").write_text('[workspace]\ntimezone = "Nowhere/City"\n')
+    bad = recops("config", "validate", "-w", str(ws))
+    assert bad.returncode == 2 and "workspace.timezone" in bad.stderr and "recops.toml" in bad.stderr
+
+
+def test_workspace_from_environment(ws: Path, tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "RECOPS_WORKSPACE": str(ws)}
+    done = recops("lake", "status", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0 and json.loads(done.stdout) == []
+
+
+def test_help_teaches() -> None:
+    out = recops("ingest", "--help")
+    assert out.returncode == 0 and "quarantine" in out.stdout and "--watch" in out.stdout

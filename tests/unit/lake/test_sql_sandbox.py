@@ -1,0 +1,75 @@
+"""`recops sql` is read-only: no writes, no files outside the lake, a row limit, a timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recops.errors import InvalidInput, ReadOnlyViolation
+from recops.ingest.pipeline import ingest_files
+from recops.lake.sql import run_sql, sandbox
+from recops.workspace import Workspace
+from tests.records import request, write_jsonl
+
+
+@pytest.fixture
+def con(workspace: Workspace, tmp_path: Path):  # type: ignore[no-untyped-def]
+    rows = [request(f"r{i}") for i in range(30)]
+    ingest_files(workspace.lake, "requests", [write_jsonl(tmp_path / "in.jsonl", rows)])
+    return sandbox(workspace.lake, workspace.store)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM requests",
+        "CREATE TABLE x AS SELECT 1",
+        "INSERT INTO lake_files VALUES (1)",
+        "COPY (SELECT 1) TO 'out.csv'",
+        "ATTACH 'other.db'",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+    ],
+)
+def test_writes_are_refused(con, query: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ReadOnlyViolation, match="read-only"):
+        run_sql(con, query, max_rows=10, timeout_seconds=5)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * FROM read_parquet('/tmp/../etc/x.parquet')",
+    ],
+)
+def test_files_outside_the_lake_are_refused(con, query: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ReadOnlyViolation, match="reads only the lake"):
+        run_sql(con, query, max_rows=10, timeout_seconds=5)
+
+
+def test_lake_and_store_are_queryable(con) -> None:  # type: ignore[no-untyped-def]
+    got = run_sql(con, "SELECT count(*) AS n FROM requests", max_rows=10, timeout_seconds=5)
+    assert got.table.to_pylist() == [{"n": 30}]
+    got = run_sql(con, "SELECT state, rows_stored FROM lake_batches", max_rows=10, timeout_seconds=5)
+    assert got.table.to_pylist() == [{"state": "committed", "rows_stored": 30}]
+    got = run_sql(con, "SELECT count(*) AS n FROM candidates", max_rows=10, timeout_seconds=5)
+    assert got.table.to_pylist() == [{"n": 60}]
+
+
+def test_row_limit(con) -> None:  # type: ignore[no-untyped-def]
+    got = run_sql(con, "SELECT * FROM candidates", max_rows=7, timeout_seconds=5)
+    assert got.table.num_rows == 7 and got.truncated
+
+
+def test_timeout_interrupts(con) -> None:  # type: ignore[no-untyped-def]
+    slow = "SELECT count(*) FROM range(100000000) a, range(100000) b WHERE a.range * b.range = -1"
+    with pytest.raises(InvalidInput, match="timeout"):
+        run_sql(con, slow, max_rows=10, timeout_seconds=0.5)
+
+
+def test_bad_sql_is_bad_input(con) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput, match="SQL error"):
+        run_sql(con, "SELEC 1", max_rows=10, timeout_seconds=5)
