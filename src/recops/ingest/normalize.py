@@ -1,8 +1,8 @@
 """Compile the contract into one vectorized SQL ``SELECT`` per source file.
 
 The SELECT turns whatever the file holds into the stored form of a record kind and tags
-each record with the first contract rule it breaks (``_violation``), so validation of a
-million records is one DuckDB query, not a Python loop.
+each record whose values could not be read as the contract says (``_tv``), so a million
+records are one DuckDB query, not a Python loop.
 
 Two source shapes are handled:
 
@@ -11,8 +11,9 @@ Two source shapes are handled:
 * Parquet: typed columns; the conversions are chosen from the file's column types, so a
   file already in the stored form passes through untouched.
 
-Rule names (stable, documented in docs/reference/ingest.md): ``json``, ``type``,
-``time_format``, ``required``, ``allowed``, ``minimum``, ``candidate``, ``conflict``.
+It catches what depends on the source: ``json`` (a line that is not a JSON object),
+``type`` and ``time_format``. The rules on the stored form (``required``, ``allowed``,
+``minimum``, ``candidate``) are in ``rules.py``, written once for every transport.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SQL_TYPES: dict[FieldType, str] = {
     FieldType.MIXED_MAP: "MAP(VARCHAR, DOUBLE)",
     FieldType.CANDIDATES: CANDIDATE_SQL_TYPE + "[]",
 }
+VIOLATION_TYPE = "STRUCT(rule VARCHAR, field VARCHAR, detail VARCHAR)"
 CANDIDATE_FIELDS = (
     ("item_id", FieldType.STRING),
     ("source", FieldType.STRING),
@@ -264,53 +266,28 @@ class Column:
     conv: Converted
 
 
-def rule_checks(columns: list[Column]) -> list[tuple[str, str, str, str]]:
-    """(rule, field, SQL condition that BREAKS it, SQL detail text), in priority order.
+EXPECTED = {
+    FieldType.TIME: "an RFC 3339 time with offset, or epoch milliseconds",
+    FieldType.TIME_MAP: "an object of RFC 3339 times or epoch milliseconds",
+    FieldType.CANDIDATES: "a list of candidate objects with typed fields",
+    FieldType.NUMBER: "a number",
+    FieldType.INTEGER: "a whole number",
+    FieldType.STRING: "a string",
+    FieldType.NUMBER_MAP: "an object of numbers",
+    FieldType.STRING_MAP: "an object of strings",
+    FieldType.MIXED_MAP: "an object of numbers and strings",
+}
 
-    Conditions refer to the converted columns by name and to ``_ok_<name>`` flags.
-    """
+
+def type_checks(columns: list[Column]) -> list[tuple[str, str, str, str]]:
+    """(rule, field, SQL condition that BREAKS it, SQL detail) for values of the wrong type."""
     checks: list[tuple[str, str, str, str]] = []
     for c in columns:
         if c.conv.ok != "TRUE":
             rule = "time_format" if c.field.type in (FieldType.TIME, FieldType.TIME_MAP) else "type"
-            expect = {
-                FieldType.TIME: "an RFC 3339 time with offset, or epoch milliseconds",
-                FieldType.TIME_MAP: "an object of RFC 3339 times or epoch milliseconds",
-                FieldType.CANDIDATES: "a list of candidate objects with typed fields",
-                FieldType.NUMBER: "a number",
-                FieldType.INTEGER: "a whole number",
-                FieldType.STRING: "a string",
-            }.get(c.field.type, c.field.type.value)
-            checks.append((rule, c.field.name, f"NOT {quote('_ok_' + c.name)}", literal(f"must be {expect}")))
-    for c in columns:
-        if c.field.required and c.name == c.field.name:
-            checks.append(("required", c.name, f"({quote(c.name)} IS NULL)", literal("is required")))
-    for c in columns:
-        f, col = c.field, quote(c.name)
-        if f.allowed:
-            allowed = ", ".join(literal(a) for a in f.allowed)
-            detail = f"'must be one of {', '.join(f.allowed)}, got ' || {col}"
-            checks.append(("allowed", f.name, f"({col} NOT IN ({allowed}))", detail))
-        if f.minimum is not None:
-            detail = f"'must be at least {f.minimum:g}, got ' || CAST({col} AS VARCHAR)"
-            checks.append(("minimum", f.name, f"({col} < {f.minimum})", detail))
-    if any(c.field.type is FieldType.CANDIDATES for c in columns):
-        checks.extend(_candidate_checks())
+            detail = literal(f"must be {EXPECTED[c.field.type]}")
+            checks.append((rule, c.field.name, f"NOT {quote('_ok_' + c.name)}", detail))
     return checks
-
-
-def _candidate_checks() -> list[tuple[str, str, str, str]]:
-    def broken(cond: str) -> str:
-        return f"(len([1 for c in candidates if {cond}]) > 0)"
-
-    return [
-        ("candidate", "candidates", broken("c.item_id IS NULL OR c.source IS NULL"),
-         literal("every candidate needs item_id and source")),
-        ("candidate", "candidates", broken("c.position < 0"),
-         literal("candidate position must be >= 0 or null")),
-        ("candidate", "candidates", broken("c.propensity <= 0 OR c.propensity > 1"),
-         literal("candidate propensity must be in (0, 1] or null")),
-    ]  # fmt: skip
 
 
 def _columns(kind: RecordKind, json_mode: bool, types: dict[str, str]) -> list[Column]:
@@ -389,7 +366,11 @@ def candidate_fields(sql_type: str) -> dict[str, str]:
 
 
 def normalize_select(kind: RecordKind, source: str, *, json_mode: bool, types: dict[str, str]) -> str:
-    """SQL turning rows of ``source`` into stored columns plus ``_row`` and ``_violation``.
+    """SQL turning rows of ``source`` into stored columns plus ``_row`` and ``_tv``.
+
+    ``_tv`` is ``{rule, field, detail}`` when the record could not be read as the contract
+    says (not JSON, a value of the wrong type, a bad time), else NULL. The remaining rules
+    work on the stored form and live in ``rules.py``.
 
     Args:
         kind: the record kind.
@@ -406,18 +387,14 @@ def normalize_select(kind: RecordKind, source: str, *, json_mode: bool, types: d
         select.append("_json IS NULL AS _bad_json")
         detail = literal(f"line is not a JSON object ({kind.record} expected)")
         whens.append(f"WHEN _bad_json THEN {{'rule': 'json', 'field': NULL, 'detail': {detail}}}")
-    for rule, name, cond, detail in rule_checks(columns):
+    for rule, name, cond, detail in type_checks(columns):
         violation = f"{{'rule': {literal(rule)}, 'field': {literal(name)}, 'detail': {detail}}}"
         whens.append(f"WHEN {cond} THEN {violation}")
-    maps = {c.name for c in columns if SQL_TYPES[c.field.type].startswith("MAP") or c.name != c.field.name}
-    # Maps are kept with their keys sorted, so one record has one stored form whatever its transport.
-    stored = ", ".join(
-        f"map_from_entries(list_sort(map_entries({quote(n)}))) AS {quote(n)}" if n in maps else quote(n)
-        for n in kind.column_names
-    )
+    stored = ", ".join(quote(n) for n in kind.column_names)
+    tv = f"CASE {' '.join(whens)} END" if whens else "NULL"
     return (
         f"WITH conv AS (SELECT _row, {', '.join(select)} FROM {source}) "
-        f"SELECT _row, {stored}, CASE {' '.join(whens)} END AS _violation FROM conv"
+        f"SELECT _row, {stored}, CAST({tv} AS {VIOLATION_TYPE}) AS _tv FROM conv"
     )
 
 

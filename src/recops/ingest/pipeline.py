@@ -1,17 +1,21 @@
 """Ingest: source files or Arrow tables → validated, deduplicated, atomically committed rows.
 
-One batch is staged in an in-memory DuckDB database:
+A batch is staged as one Arrow table in the stored form (plus ``_id``, unique per record,
+and ``_tv``, a type violation found while converting):
 
-1. every source is normalized into the stored form by one SQL query per file, each record
-   tagged with the first contract rule it breaks (``normalize.py``);
-2. valid records are deduplicated by natural key, first within the batch (the first in
-   file and row order wins), then against the lake; a repeat with equal content is
-   dropped, one with different content is a conflict;
-3. new rows are written as Parquet partitioned by date, refused records to quarantine;
-4. one store transaction lists the new files and the consumed source files.
+1. each source becomes stored-form Arrow: a Parquet file already in the stored form is
+   read as is; anything else goes through one SQL query compiled from the contract
+   (``normalize.py``);
+2. the contract rules run as one query over the staged table (``rules.py``);
+3. valid records are deduplicated by natural key (``dedupe.py``): first within the batch
+   (first in file and row order wins), then against the lake;
+4. new rows are written as Parquet per date with pyarrow, refused ones to quarantine;
+5. one store transaction lists the new files and the consumed source files.
 
-A process killed anywhere before step 4 leaves files no reader sees (the next writer
+A process killed anywhere before step 5 leaves files no reader sees (the next writer
 deletes them) and source files not marked as ingested, so re-running gives one copy.
+DuckDB only ever sees the nested data through zero-copy Arrow scans; the heavy columns
+are never materialized in a DuckDB table.
 """
 
 from __future__ import annotations
@@ -23,26 +27,28 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from recops.contract import FEATURE_ROWS, FieldType, RecordKind, get_kind
+from recops.contract import FEATURE_ROWS, RecordKind, get_kind
 from recops.errors import InvalidInput
-from recops.ingest.normalize import (
-    SQL_TYPES,
-    json_struct_spec,
-    literal,
-    normalize_select,
-    quote,
-)
+from recops.ingest.dedupe import Dedupe, find_repeats
+from recops.ingest.normalize import json_struct_spec, literal, normalize_select, quote
+from recops.ingest.rules import violations_sql
 from recops.ingest.sources import expand, file_format, read_lines
+from recops.ingest.staging import VIOLATION, raw_parquet_relation, staged_schema, wide_feature_rows
 from recops.lake import Lake
 from recops.lake.catalog import BatchCounts, SourceFile
-from recops.lake.engine import file_list_sql, new_connection
-from recops.lake.layout import QUARANTINE, new_batch_id
+from recops.lake.engine import new_connection
+from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA, new_batch_id
 
 # A batch groups source files up to this many bytes, so small SDK files share one commit.
 BATCH_BYTES = 512 << 20
 BATCH_FILES = 2_000
+ROW_GROUP = 122_880
+DAY_US = 86_400_000_000
 
 Progress = Callable[[str, int], None]  # (what happened, how many source files) → None
 
@@ -62,26 +68,21 @@ class IngestReport:
     rules: Counter[str] = field(default_factory=Counter)
     batches: list[str] = field(default_factory=list)
 
+    COUNTS = ("files_read", "files_skipped", "rows_read", "rows_stored", "rows_duplicate",
+              "rows_quarantined", "rows_conflict")  # fmt: skip
+
     def add(self, other: IngestReport) -> None:
-        for name in ("files_read", "files_skipped", "rows_read", "rows_stored", "rows_duplicate",
-                     "rows_quarantined", "rows_conflict"):  # fmt: skip
+        for name in self.COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rules.update(other.rules)
         self.batches.extend(other.batches)
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "kind": self.kind,
-            "files_read": self.files_read,
-            "files_skipped": self.files_skipped,
-            "rows_read": self.rows_read,
-            "rows_stored": self.rows_stored,
-            "rows_duplicate": self.rows_duplicate,
-            "rows_quarantined": self.rows_quarantined,
-            "rows_conflict": self.rows_conflict,
-            "quarantined_by_rule": dict(sorted(self.rules.items())),
-            "batches": self.batches,
-        }
+        out: dict[str, object] = {"kind": self.kind}
+        out.update({name: getattr(self, name) for name in self.COUNTS})
+        out["quarantined_by_rule"] = dict(sorted(self.rules.items()))
+        out["batches"] = self.batches
+        return out
 
 
 def ingest_files(
@@ -146,16 +147,24 @@ def _groups(sources: list[SourceFile]) -> list[list[SourceFile]]:
     return groups
 
 
+@dataclass
+class _Source:
+    label: str  # file path, or sdk / http
+    raw: str  # a relation with ``_row`` and the original record (``_line`` for JSON)
+    json: bool
+
+
 class _Batch:
-    """One atomic ingest batch staged in an in-memory DuckDB."""
+    """One atomic ingest batch, staged as Arrow and queried through DuckDB."""
 
     def __init__(self, lake: Lake, kind: RecordKind, origin: str) -> None:
         self.lake = lake
         self.kind = kind
         self.origin = origin
+        self.schema = staged_schema(kind)
         self.con = new_connection()
-        self.sources: list[tuple[str, str, str]] = []  # (label, mode, relation for raw records)
-        self.staged = False
+        self.sources: list[_Source] = []
+        self.parts: list[pa.Table] = []
 
     # ------------------------------------------------------------------ staging
 
@@ -166,233 +175,199 @@ class _Batch:
             self._add_parquet(path)
 
     def add_table(self, table: pa.Table, label: str) -> None:
+        name = self._register(table.append_column("_row", pa.array(np.arange(1, table.num_rows + 1))))
+        if not self._add_stored(table, label, f"(SELECT * FROM {name})"):
+            self._add_converted(name, label, json_mode=False, types=self._types(name), raw=name)
+
+    def _register(self, table: pa.Table) -> str:
         name = f"src_{len(self.sources)}"
         self.con.register(name, table)
-        rel = f"(SELECT row_number() OVER () AS _row, * FROM {name})"
-        self._stage(rel, json_mode=False, types=self._types(f"SELECT * FROM {name}"), label=label,
-                    raw=rel)  # fmt: skip
+        return name
 
     def _add_lines(self, lines: pa.Table, label: str) -> None:
-        name = f"src_{len(self.sources)}"
-        self.con.register(name, lines)
+        name = self._register(lines)
         spec = literal(json_struct_spec(self.kind))
         rel = (
             f"(SELECT _row, CASE WHEN json_valid(_line) AND json_type(CAST(_line AS JSON)) = "
             f"'OBJECT' THEN from_json(_line, {spec}) END AS _json FROM {name})"
         )
-        self._stage(rel, json_mode=True, types={}, label=label, raw=name)
+        self._add_converted(rel, label, json_mode=True, types={}, raw=name)
 
     def _add_parquet(self, path: Path) -> None:
-        scan = f"read_parquet({literal(str(path))}, file_row_number = true)"
         try:
-            types = self._types(f"SELECT * FROM {scan}")
-        except duckdb.Error as exc:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowInvalid) as exc:
             raise InvalidInput(f"{path}: not a readable Parquet file ({exc})") from None
-        types.pop("file_row_number", None)
-        rel = f"(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM {scan})"
+        raw = raw_parquet_relation(path)
+        if self._stored_form(schema):
+            table = pq.read_table(path, columns=[n for n in self.schema.names if n in schema.names])
+            self._add_stored(table, str(path), raw)
+            return
+        types = self._types(raw)
+        types.pop("_row", None)
+        rel = raw
         if self.kind is FEATURE_ROWS and "values" not in types:
-            rel, types = _wide_feature_rows(rel, types)
-        self._stage(rel, json_mode=False, types=types, label=str(path), raw=rel)
+            rel, types = wide_feature_rows(raw, types)
+        self._add_converted(rel, str(path), json_mode=False, types=types, raw=raw)
 
-    def _types(self, sql: str) -> dict[str, str]:
-        described = self.con.execute(f"DESCRIBE {sql}").fetchall()
-        return {row[0]: row[1] for row in described}
+    def _stored_form(self, schema: pa.Schema) -> bool:
+        """True when the required columns are there and every contract column has the stored type."""
+        required = {f.name for f in self.kind.fields if f.required}
+        if not required <= set(schema.names):
+            return False
+        present = [f for f in self.schema if f.name in schema.names]
+        return all(schema.field(f.name).type == f.type for f in present)
 
-    def _stage(self, rel: str, *, json_mode: bool, types: dict[str, str], label: str, raw: str) -> None:
-        index = len(self.sources)
-        self.sources.append((label, "json" if json_mode else "table", raw))
-        body = normalize_select(self.kind, rel, json_mode=json_mode, types=types)
-        select = f"SELECT {index} AS _file, * FROM ({body})"
-        if self.staged:
-            self.con.execute(f"INSERT INTO staged {select}")
-        else:
-            self.con.execute(f"CREATE TEMP TABLE staged AS {select}")
-            self.staged = True
+    def _add_stored(self, table: pa.Table, label: str, raw: str) -> bool:
+        """Stage a table already in the stored form; False when it is not in that form."""
+        if not self._stored_form(table.schema):
+            return False
+        n = table.num_rows
+        columns = [
+            table.column(f.name) if f.name in table.column_names else pa.nulls(n, f.type)
+            for f in self.schema
+            if f.name not in ("_id", "_tv")
+        ]
+        ids = self._ids(pa.array(np.arange(1, n + 1, dtype=np.int64)))
+        staged = pa.Table.from_arrays([*columns, ids, pa.nulls(n, VIOLATION)], schema=self.schema)
+        self._stage(staged, _Source(label, raw, json=False))
+        return True
 
-    # ------------------------------------------------------------------ dedupe and commit
+    def _add_converted(
+        self, rel: str, label: str, *, json_mode: bool, types: dict[str, str], raw: str
+    ) -> None:
+        sql = normalize_select(self.kind, rel, json_mode=json_mode, types=types)
+        try:
+            table = self.con.execute(sql).to_arrow_table()
+        except duckdb.Error as exc:
+            raise InvalidInput(f"{label}: cannot read as {self.kind.name} ({exc})") from None
+        ids = self._ids(table.column("_row"))
+        table = table.drop_columns(["_row"]).append_column("_id", ids)
+        table = table.select(self.schema.names).cast(self.schema)
+        self._stage(table, _Source(label, raw, json=json_mode))
+
+    def _ids(self, rows: pa.ChunkedArray | pa.Array) -> pa.Array:
+        """``_id`` = source index in the high 32 bits, 1-based row in the low 32 bits."""
+        base = len(self.sources) << 32
+        return pc.add(pc.cast(rows, pa.int64()), base)
+
+    def _stage(self, table: pa.Table, source: _Source) -> None:
+        self.sources.append(source)
+        self.parts.append(table)
+
+    def _types(self, relation: str) -> dict[str, str]:
+        return {row[0]: row[1] for row in self.con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+
+    # ------------------------------------------------------------------ commit
 
     def commit(self, consumed: list[SourceFile]) -> IngestReport:
-        report = IngestReport(self.kind.name)
-        report.files_read = len(consumed)
+        report = IngestReport(self.kind.name, files_read=len(consumed))
         batch_id = new_batch_id()
         catalog = self.lake.catalog
         catalog.begin(batch_id, self.kind.name, self.origin)
         files: dict[str, list[Path]] = {}
-        if self.staged:
-            report.rows_read = self._scalar("SELECT count(*) FROM staged")
-            self._dedupe()
+        if self.parts:
+            staged = pa.concat_tables(self.parts)
+            self.parts = []
+            self.con.register("staged", staged)
+            self.con.execute(f"CREATE TEMP TABLE bad AS {violations_sql(self.kind, 'staged')}")
+            dedupe = find_repeats(self.con, self.kind, self.lake, staged)
             now = datetime.now(UTC)
-            files[self.kind.name] = self._write_rows(batch_id, now)
-            files[QUARANTINE] = self._write_quarantine(batch_id, now)
-            report.rows_stored = self._scalar("SELECT count(*) FROM new_rows")
-            report.rows_duplicate = self._scalar("SELECT count(*) FROM repeats WHERE same")
-            report.rows_conflict = self._scalar("SELECT count(*) FROM repeats WHERE NOT same")
-            report.rows_quarantined = self._scalar("SELECT count(*) FROM refused")
-            for rule, n in self.con.execute("SELECT rule, count(*) FROM refused GROUP BY rule").fetchall():
-                report.rules[rule] = n
-        counts = BatchCounts(report.rows_read, report.rows_stored, report.rows_duplicate,
-                             report.rows_quarantined)  # fmt: skip
+            keep = self._keep_mask(staged, dedupe)
+            files[self.kind.name] = self._write_rows(
+                staged.filter(keep) if keep is not None else staged, batch_id, now
+            )
+            refused = self._refused(dedupe, staged)
+            files[QUARANTINE] = self._write_quarantine(refused, batch_id, now)
+            report.rows_read = staged.num_rows
+            report.rows_stored = sum(pq.ParquetFile(p).metadata.num_rows for p in files[self.kind.name])
+            report.rows_duplicate = dedupe.duplicates
+            report.rows_conflict = dedupe.conflicts
+            report.rows_quarantined = refused.num_rows
+            report.rules.update(Counter(refused.column("rule").to_pylist()))
+        counts = BatchCounts(
+            report.rows_read, report.rows_stored, report.rows_duplicate, report.rows_quarantined
+        )
         catalog.commit(batch_id, self.kind.name, files, consumed, counts)
         report.batches.append(batch_id)
         self.con.close()
         return report
 
-    def _scalar(self, sql: str) -> int:
-        row = self.con.execute(sql).fetchone()
-        return int(row[0]) if row else 0
+    def _keep_mask(self, staged: pa.Table, dedupe: Dedupe) -> pa.Array | None:
+        drop = self.con.execute(
+            f"SELECT _id FROM bad UNION ALL SELECT _id FROM {dedupe.dropped}"
+        ).to_arrow_table()
+        if not drop.num_rows:
+            return None
+        return pc.invert(pc.is_in(staged.column("_id"), value_set=drop.column("_id")))
 
-    def _key_match(self, a: str, b: str) -> str:
-        return " AND ".join(f"{a}.{quote(k)} IS NOT DISTINCT FROM {b}.{quote(k)}" for k in self.kind.key)
-
-    def _content(self, alias: str) -> str:
-        return "(" + ", ".join(f"{alias}.{quote(c)}" for c in self.kind.column_names) + ")"
-
-    def _dedupe(self) -> None:
-        keys = ", ".join(quote(k) for k in self.kind.key)
-        con = self.con
-        con.execute(
-            "CREATE TEMP TABLE firsts AS SELECT * FROM staged WHERE _violation IS NULL "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY _file, _row) = 1"
-        )
-        # Repeats of a key inside this batch, judged against the first occurrence.
-        con.execute(
-            f"CREATE TEMP TABLE repeats AS SELECT s.*, {self._content('s')} IS NOT DISTINCT FROM "
-            f"{self._content('f')} AS same, 'row ' || f._row || ' earlier in this batch' AS stored_in "
-            "FROM staged s JOIN firsts f ON "
-            f"{self._key_match('s', 'f')} AND (s._file <> f._file OR s._row <> f._row) "
-            "WHERE s._violation IS NULL"
-        )
-        existing = self._existing_files()
-        if existing:
-            cols = ", ".join(f"e.{quote(c)}" for c in [*self.kind.column_names, "_batch"])
-            con.execute(
-                f"CREATE TEMP TABLE hits AS SELECT {cols} FROM read_parquet({file_list_sql(existing)}, "
-                f"union_by_name = true, hive_partitioning = false) e SEMI JOIN firsts f ON {self._key_match('e', 'f')}"
-            )
-            con.execute(
-                f"INSERT INTO repeats SELECT f.*, {self._content('f')} IS NOT DISTINCT FROM "
-                f"{self._content('h')}, 'batch ' || h._batch FROM firsts f JOIN hits h ON "
-                f"{self._key_match('f', 'h')}"
-            )
-            con.execute(
-                f"CREATE TEMP TABLE new_rows AS SELECT * FROM firsts f ANTI JOIN hits h ON "
-                f"{self._key_match('f', 'h')}"
-            )
-        else:
-            con.execute("CREATE TEMP TABLE new_rows AS SELECT * FROM firsts")
-
-    def _existing_files(self) -> list[Path]:
-        """Lake files that may hold a key of this batch (by date when the key has the time)."""
-        files = self.lake.catalog.live_file_rows(self.kind.name)
-        if self.kind.time_column in self.kind.key:
-            col = quote(self.kind.time_column)
-            dates = {d for (d,) in self.con.execute(
-                f"SELECT DISTINCT strftime({col}, '%Y-%m-%d') FROM firsts").fetchall()}  # fmt: skip
-            files = [f for f in files if f.date in dates]
-        return [self.lake.data_dir / f.path for f in files]
-
-    def _write_rows(self, batch_id: str, now: datetime) -> list[Path]:
-        cols = ", ".join(quote(c) for c in self.kind.column_names)
-        time_col = quote(self.kind.time_column)
-        if not self._scalar("SELECT count(*) FROM new_rows"):
+    def _write_rows(self, rows: pa.Table, batch_id: str, now: datetime) -> list[Path]:
+        if not rows.num_rows:
             return []
-        target = self.lake.data_dir / self.kind.name
-        return self._copy(
-            f"SELECT {cols}, {literal(batch_id)} AS _batch, {literal(now.isoformat())}::TIMESTAMPTZ "
-            f"AS _ingested_at, strftime({time_col}, '%Y-%m-%d') AS date FROM new_rows "
-            f"ORDER BY {time_col}",
-            target,
-            batch_id,
+        rows = rows.drop_columns(["_id", "_tv"])
+        n = rows.num_rows
+        rows = rows.append_column("_batch", pc.cast(_constant(batch_id, n), pa.string()))
+        rows = rows.append_column(
+            "_ingested_at", pa.array(np.full(n, int(now.timestamp() * 1e6)), pa.timestamp("us", tz="UTC"))
         )
+        return self._write_by_date(rows, self.kind.name, self.kind.time_column, batch_id)
 
-    def _write_quarantine(self, batch_id: str, now: datetime) -> list[Path]:
+    def _write_by_date(self, rows: pa.Table, kind: str, time_column: str, batch_id: str) -> list[Path]:
+        days = pc.divide(pc.cast(rows.column(time_column), pa.int64()), DAY_US)
+        written: list[Path] = []
+        unique = sorted(pc.unique(days).to_pylist())
+        for day in unique:
+            part = rows if len(unique) == 1 else rows.filter(pc.equal(days, day))
+            date = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+            path = self.lake.data_dir / kind / f"date={date}" / f"part-{batch_id}-0.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(part, path, compression="zstd", row_group_size=ROW_GROUP)
+            written.append(path)
+        return written
+
+    def _refused(self, dedupe: Dedupe, staged: pa.Table) -> pa.Table:
+        """Refused records with their rule and the original record text."""
         con = self.con
+        key = literal(", ".join(self.kind.key))
         con.execute(
-            "CREATE TEMP TABLE refused AS "
-            "SELECT _file, _row, _violation.rule AS rule, _violation.field AS field, "
-            "_violation.detail AS detail, NULL::VARCHAR AS record FROM staged "
-            "WHERE _violation IS NOT NULL "
-            "UNION ALL SELECT _file, _row, 'conflict', "
-            f"{literal(', '.join(self.kind.key))}, "
-            f"{literal(self.kind.record + ' with this key is stored with different content (')} "
-            f"|| stored_in || ')', CAST(to_json({self._named_content()}) AS VARCHAR) "
-            "FROM repeats WHERE NOT same"
+            "CREATE TEMP TABLE refused AS SELECT _id, rule, field, detail FROM bad "
+            f"UNION ALL SELECT _id, 'conflict', {key}, detail FROM {dedupe.conflicting}"
         )
-        if not self._scalar("SELECT count(*) FROM refused"):
-            return []
-        self._fill_raw_records()
-        labels = pa.table({"_file": list(range(len(self.sources))),
-                           "source": [s[0] for s in self.sources]})  # fmt: skip
-        con.register("source_labels", labels)
-        target = self.lake.data_dir / QUARANTINE
-        return self._copy(
-            f"SELECT {literal(self.kind.name)} AS kind, l.source, r._row AS row, r.rule, r.field, "
-            f"r.detail, r.record, {literal(batch_id)} AS _batch, "
-            f"{literal(now.isoformat())}::TIMESTAMPTZ AS _ingested_at, "
-            f"strftime({literal(now.isoformat())}::TIMESTAMPTZ, '%Y-%m-%d') AS date "
-            "FROM refused r JOIN source_labels l USING (_file) ORDER BY r._file, r._row",
-            target,
-            batch_id,
-        )
-
-    def _named_content(self) -> str:
-        return "{" + ", ".join(f"{literal(c)}: {quote(c)}" for c in self.kind.column_names) + "}"
-
-    def _fill_raw_records(self) -> None:
-        """Attach each refused record's original text (JSON line or source row as JSON)."""
-        for index, (_label, mode, raw) in enumerate(self.sources):
-            if mode == "json":
-                record = "CAST(s._line AS VARCHAR)"
-                source = raw
-            else:
-                record = "CAST(to_json(s) AS VARCHAR)"
-                source = raw
-            self.con.execute(
-                f"UPDATE refused SET record = x.record FROM (SELECT s._row, {record} AS record "
-                f"FROM {source} s WHERE s._row IN (SELECT _row FROM refused WHERE _file = {index} "
-                f"AND record IS NULL)) x WHERE refused._file = {index} AND refused._row = x._row "
-                "AND refused.record IS NULL"
-            )
-
-    def _copy(self, select: str, target: Path, batch_id: str) -> list[Path]:
-        target.mkdir(parents=True, exist_ok=True)
-        rows = self.con.execute(
-            f"COPY ({select}) TO {literal(str(target))} (FORMAT parquet, PARTITION_BY (date), "
-            f"FILENAME_PATTERN {literal('part-' + batch_id + '-{i}')}, RETURN_FILES true, "
-            "OVERWRITE_OR_IGNORE true, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+        per_source = con.execute(
+            "SELECT _id >> 32 AS src, bool_or(rule IN ('type', 'time_format')) FROM refused GROUP BY ALL"
         ).fetchall()
-        return [Path(p) for p in rows[0][1]] if rows else []
+        refused_ids = con.execute("SELECT _id FROM refused").to_arrow_table().column("_id")
+        con.register("refused_rows", staged.filter(pc.is_in(staged.column("_id"), value_set=refused_ids)))
+        stored = "{" + ", ".join(f"{literal(c)}: s.{quote(c)}" for c in self.kind.column_names) + "}"
+        parts = [f"SELECT _id, CAST(to_json({stored}) AS VARCHAR) AS record, 1 AS pref FROM refused_rows s"]
+        for index, mistyped in per_source:
+            source = self.sources[index]
+            if not (source.json or mistyped):
+                continue  # the staged row is the record as sent
+            # The original text: the JSON line, or the Parquet row before conversion.
+            record = "CAST(s._line AS VARCHAR)" if source.json else "CAST(to_json(s) AS VARCHAR)"
+            parts.append(
+                f"SELECT r._id, {record} AS record, 0 AS pref FROM refused r JOIN {source.raw} s "
+                f"ON r._id = {index << 32} + s._row WHERE r._id >> 32 = {index}"
+            )
+        labels = pa.table({"_src": list(range(len(self.sources))), "source": [s.label for s in self.sources]})
+        con.register("source_labels", labels)
+        return con.execute(
+            f"WITH x AS ({' UNION ALL '.join(parts)}), "
+            "best AS (SELECT _id, arg_min(record, pref) AS record FROM x GROUP BY _id) "
+            f"SELECT {literal(self.kind.name)} AS kind, l.source, r._id & 4294967295 AS row, r.rule, "
+            "r.field, r.detail, best.record FROM refused r LEFT JOIN best USING (_id) "
+            "JOIN source_labels l ON l._src = r._id >> 32 ORDER BY r._id"
+        ).to_arrow_table()
+
+    def _write_quarantine(self, refused: pa.Table, batch_id: str, now: datetime) -> list[Path]:
+        if not refused.num_rows:
+            return []
+        n = refused.num_rows
+        table = refused.append_column("_batch", pa.array([batch_id] * n, pa.string()))
+        table = table.append_column("_ingested_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
+        return self._write_by_date(table.cast(QUARANTINE_SCHEMA), QUARANTINE, "_ingested_at", batch_id)
 
 
-def _wide_feature_rows(rel: str, types: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """A Parquet feature-row file with one column per feature → ``values`` / ``value_strings``."""
-    fixed = [f.name for f in FEATURE_ROWS.fields if f.name != "values"]
-    features = [c for c in types if c not in fixed and c != "_row"]
-    numeric: list[str] = []
-    strings: list[str] = []
-    for c in features:
-        q = quote(c)
-        if types[c] == "VARCHAR":
-            strings.append(f"{{'key': {literal(c)}, 'value': {q}, 'keep': {q} IS NOT NULL}}")
-            numeric.append(f"{{'key': {literal(c)}, 'value': NULL::DOUBLE, 'keep': {q} IS NULL}}")
-        else:
-            value = f"TRY_CAST({q} AS DOUBLE)"
-            numeric.append(f"{{'key': {literal(c)}, 'value': {value}, 'keep': true}}")
-
-    def as_map(entries: list[str], value_type: str) -> str:
-        if not entries:
-            return f"CAST(MAP() AS MAP(VARCHAR, {value_type}))"
-        return (
-            f"map_from_entries([{{'key': e.key, 'value': e.value}} for e in [{', '.join(entries)}] "
-            "if e.keep])"
-        )
-
-    select = ", ".join([quote(c) for c in fixed if c in types])
-    rel = (
-        f'(SELECT _row{", " + select if select else ""}, {as_map(numeric, "DOUBLE")} AS "values", '
-        f"{as_map(strings, 'VARCHAR')} AS value_strings FROM {rel})"
-    )
-    new_types = {c: types[c] for c in fixed if c in types}
-    new_types["values"] = SQL_TYPES[FieldType.NUMBER_MAP]
-    new_types["value_strings"] = SQL_TYPES[FieldType.STRING_MAP]
-    return rel, new_types
+def _constant(value: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))

@@ -36,7 +36,7 @@ def new_connection(threads: int | None = None, memory_limit: str | None = None) 
     return con
 
 
-def file_list_sql(paths: Iterable[Path]) -> str:
+def file_list_sql(paths: Iterable[Path | str]) -> str:
     return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
 
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from recops.contract import KINDS
 from recops.lake.catalog import BatchCounts
-from recops.lake.engine import file_list_sql, new_connection
 from recops.lake.lake import Lake
 from recops.lake.layout import QUARANTINE, new_batch_id
 
@@ -50,16 +52,11 @@ def compact(lake: Lake, *, min_files: int) -> CompactionReport:
                 batch_id = new_batch_id()
                 catalog.begin(batch_id, kind, "compaction")
                 target = lake.data_dir / kind / f"date={date}" / f"part-{batch_id}-0.parquet"
-                con = new_connection()
-                try:
-                    con.execute(
-                        f"COPY (SELECT * FROM read_parquet({file_list_sql(sorted(files))}, "
-                        f"union_by_name = true, hive_partitioning = false) ORDER BY \"{_time_column(kind)}\") TO '{target}' "
-                        "(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
-                    )
-                    rows = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchall()[0][0]
-                finally:
-                    con.close()
+                table = pa.concat_tables(
+                    [pq.read_table(f) for f in sorted(files)], promote_options="permissive"
+                ).sort_by(_time_column(kind))
+                pq.write_table(table, target, compression="zstd", row_group_size=122_880)
+                rows = table.num_rows
                 counts = BatchCounts(rows_read=rows, rows_stored=rows)
                 catalog.commit(batch_id, kind, {kind: [target]}, [], counts, removed=files)
                 report.partitions += 1

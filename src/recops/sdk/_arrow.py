@@ -73,8 +73,9 @@ def split_mixed(
     """Split maps of numbers and strings into a numbers column and a strings column.
 
     A record without the map has null in both; otherwise the numbers column has the
-    non-string values (an empty map if there are none) and the strings column the
-    string values, or null if there are none.
+    non-string values (numbers, booleans, nulls) and the strings column the string
+    values, each an empty map if there are none: the row ingest stores for the same
+    record sent as JSON.
     """
     numbers: list[dict[str, Any] | None] = []
     strings: list[dict[str, str] | None] = []
@@ -91,7 +92,7 @@ def split_mixed(
             else:
                 nums[key] = value
         numbers.append(nums)
-        strings.append(strs or None)
+        strings.append(strs)
     return numbers, strings
 
 

@@ -42,12 +42,15 @@ from recops.sdk.sampling import CRC_SPACE, crc, threshold
 
 _log = logging.getLogger("recops.sdk")
 
-#: Records converted to Arrow per step (one batch, built column by column).
+#: Records converted to Arrow per step (one batch, built column by column); the flusher
+#: is also woken when this many are queued.
 DEFAULT_CHUNK_SIZE = 128
 #: Sleep that hands the GIL to waiting host threads...
 DEFAULT_PAUSE_S = 0.0005
 #: ...taken between two columns once the flusher has held the GIL this long.
 HOLD_BUDGET_S = 0.0005
+#: Queued records are converted at least this often (see ``_convert_queued``).
+CONVERT_EVERY_S = 0.05
 
 Time = datetime | float | str
 
@@ -157,6 +160,8 @@ class RecordLogger:
         self._io_lock = threading.Lock()  # one writer at a time (flusher or flush())
         self._wake = threading.Event()
         self._queue: list[_arrow.Record] = []
+        self._pending: list[pa.RecordBatch] = []  # converted, waiting for a file
+        self._pending_rows = 0
         self._logged = self._sampled_out = self._dropped = 0
         self._written = self._files = self._errors = 0
         self._warned: set[str] = set()
@@ -184,7 +189,7 @@ class RecordLogger:
         if queued < 0:
             if closed:
                 self._warn_once("closed", "recops: %s logged after close()", self._kind.record)
-        elif queued + 1 == self._batch_size:
+        elif queued + 1 == self._chunk_size:
             self._wake.set()
 
     def _sampled_out_now(self, request_id: object) -> bool:
@@ -217,34 +222,42 @@ class RecordLogger:
     # -- flusher side --------------------------------------------------------------
 
     def _run(self) -> None:
-        deadline = time.monotonic() + self._flush_interval_s
+        next_file = time.monotonic() + self._flush_interval_s
         while True:
-            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.wait(max(0.0, min(CONVERT_EVERY_S, next_file - time.monotonic())))
             self._wake.clear()
             closed = self._closed
-            if closed or len(self._queue) >= self._batch_size or time.monotonic() >= deadline:
-                try:
-                    self.flush()
-                except Exception as exc:  # pragma: no cover - flush() catches per batch
-                    self._warn_once("flusher", "recops: flusher error: %r", exc)
-                deadline = time.monotonic() + self._flush_interval_s
-                if len(self._queue) >= self._batch_size:
-                    self._wake.set()
+            try:
+                with self._io_lock:
+                    self._convert_queued()
+                    if closed or time.monotonic() >= next_file:
+                        self._write_pending(everything=True)
+                        next_file = time.monotonic() + self._flush_interval_s
+                    elif self._pending_rows >= self._batch_size:
+                        self._write_pending(everything=False)
+            except Exception as exc:  # pragma: no cover - the steps catch what they expect
+                self._warn_once("flusher", "recops: flusher error: %r", exc)
             if closed:
                 return
 
     def flush(self) -> None:
-        """Write every queued record now, on the calling thread."""
+        """Convert and write every queued record now, on the calling thread."""
         with self._io_lock:
-            with self._lock:
-                records, self._queue = self._queue, []
-            for start in range(0, len(records), self._batch_size):
-                self._write(records[start : start + self._batch_size])
+            self._convert_queued()
+            self._write_pending(everything=True)
 
-    def _convert(self, records: list[_arrow.Record]) -> tuple[list[pa.RecordBatch], int]:
-        """Convert in chunks, pausing between them; return the batches and the bad count."""
-        batches: list[pa.RecordBatch] = []
-        bad = 0
+    def _convert_queued(self) -> None:
+        """Take the queue and convert it to Arrow batches, kept until a file is written.
+
+        Converting soon after logging (not at file time) keeps records short-lived as
+        Python objects: held for seconds they would reach the collector's oldest
+        generation and make its full collections, which stop every thread, frequent
+        and long.
+        """
+        with self._lock:
+            records, self._queue = self._queue, []
+        if not records:
+            return
         held_since = time.perf_counter()
 
         def pause_if_held_long() -> None:
@@ -253,50 +266,59 @@ class RecordLogger:
                 time.sleep(self._pause_s)
                 held_since = time.perf_counter()
 
+        bad = 0
         for start in range(0, len(records), self._chunk_size):
             pause_if_held_long()
             chunk = records[start : start + self._chunk_size]
             try:
-                batches.append(_arrow.build_batch(self._kind, chunk, pause_if_held_long))
+                self._pending.append(_arrow.build_batch(self._kind, chunk, pause_if_held_long))
+                self._pending_rows += len(chunk)
                 continue
             except Exception:  # find the bad records one by one
                 pass
             for record in chunk:
                 pause_if_held_long()
                 try:
-                    batches.append(_arrow.build_batch(self._kind, [record]))
+                    self._pending.append(_arrow.build_batch(self._kind, [record]))
+                    self._pending_rows += 1
                 except Exception as exc:
                     bad += 1
                     self._warn_once(
-                        "record",
-                        "recops: dropped a %s that cannot be stored: %r",
-                        self._kind.record,
-                        exc,
+                        "record", "recops: dropped a %s that cannot be stored: %r", self._kind.record, exc
                     )
-        return batches, bad
+        if bad:
+            with self._lock:
+                self._errors += bad
 
-    def _write(self, records: list[_arrow.Record]) -> None:
-        batches, bad = self._convert(records)
-        rows = sum(b.num_rows for b in batches)
-        files = 0
-        if rows:
-            self._seq += 1
-            path = self._directory / f"{self._file_prefix}{self._seq:06d}.parquet"
-            tmp = path.with_name(f".{path.name}.tmp")  # invisible to the watcher
-            try:
-                table = pa.Table.from_batches(batches, schema=_arrow.stored_schema(self._kind))
-                pq.write_table(table, tmp)
-                os.replace(tmp, path)
-                files = 1
-            except Exception as exc:
-                self._warn_once("write", "recops: could not write %s: %r", path, exc)
-                tmp.unlink(missing_ok=True)
-                bad += rows
-                rows = 0
+    def _write_pending(self, *, everything: bool) -> None:
+        """Write the converted rows, ``batch_size`` a file; keep a partial file's worth unless asked."""
+        if not self._pending_rows:
+            return
+        table = pa.Table.from_batches(self._pending, schema=_arrow.stored_schema(self._kind))
+        rows = table.num_rows
+        end = rows if everything else rows - rows % self._batch_size
+        for start in range(0, end, self._batch_size):
+            self._write_file(table.slice(start, min(self._batch_size, end - start)))
+        rest = table.slice(end)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def _write_file(self, table: pa.Table) -> None:
+        self._seq += 1
+        path = self._directory / f"{self._file_prefix}{self._seq:06d}.parquet"
+        tmp = path.with_name(f".{path.name}.tmp")  # invisible to the watcher
+        try:
+            pq.write_table(table, tmp)  # releases the GIL while it encodes
+            os.replace(tmp, path)
+        except Exception as exc:
+            self._warn_once("write", "recops: could not write %s: %r", path, exc)
+            tmp.unlink(missing_ok=True)
+            with self._lock:
+                self._errors += table.num_rows
+            return
         with self._lock:
-            self._written += rows
-            self._files += files
-            self._errors += bad
+            self._written += table.num_rows
+            self._files += 1
 
     def _warn_once(self, what: str, message: str, *args: object) -> None:
         if what not in self._warned:
@@ -319,7 +341,7 @@ class RecordLogger:
         thread = self._thread
         if thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout_s)
-        if not thread.is_alive() and self._queue:
+        if not thread.is_alive() and (self._queue or self._pending_rows):
             self.flush()  # the flusher is gone (never started, or ended): do it here
         atexit.unregister(self.close)
         if thread.is_alive():

@@ -175,17 +175,17 @@ def test_any_kind_can_be_logged_from_a_mapping(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
-    logger = RequestLogger(tmp_path, max_queue=5, batch_size=1, flush_interval_s=60)
+    logger = RequestLogger(tmp_path, max_queue=5, chunk_size=1, flush_interval_s=60)
     entered, release = threading.Event(), threading.Event()
-    real_write = logger._write
+    real_convert = logger._convert_queued
 
-    def stalled_write(records: list[tuple[Any, ...]]) -> None:
+    def stalled_convert() -> None:
         entered.set()
         release.wait(30)
-        real_write(records)
+        real_convert()
 
-    logger._write = stalled_write  # type: ignore[method-assign]
-    logger.log(**request(0))  # wakes the flusher, which then stalls on this record
+    logger._convert_queued = stalled_convert  # type: ignore[method-assign]
+    logger.log(**request(0))  # wakes the flusher, which then stalls
     assert entered.wait(10)
     slowest = 0.0
     for i in range(1, 101):
@@ -193,11 +193,11 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
         logger.log(**request(i))
         slowest = max(slowest, time.perf_counter() - start)
     assert slowest < 0.05  # never waits for the flusher
-    assert logger.stats == LoggerStats(logged=6, dropped=95)
+    assert logger.stats == LoggerStats(logged=5, dropped=96)
     release.set()
     logger.close()
-    assert logger.stats.written == 6 and logger.stats.dropped == 95
-    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(6))
+    assert logger.stats == LoggerStats(logged=5, dropped=96, written=5, files=1)
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == [f"r{i}" for i in range(5)]
 
 
 def test_close_flushes_and_later_records_are_dropped(tmp_path: Path) -> None:
