@@ -1,0 +1,46 @@
+"""`recops ingest KIND --watch DIR` picks up files as they appear, each once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from recops.workspace import Workspace
+from tests.records import request, write_jsonl
+
+
+def stored(root: Path) -> int:
+    with Workspace.open(root) as ws:
+        return int(ws.lake.connect().execute("SELECT count(*) FROM requests").fetchall()[0][0])
+
+
+def wait_for(root: Path, expected: int, seconds: float = 30) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if (n := stored(root)) == expected:
+            return n
+        time.sleep(0.2)
+    return stored(root)
+
+
+def test_watch_ingests_new_files(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_jsonl(spool / "a.jsonl", [request("r1"), request("r2")])
+    cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool), "--interval", "0.2",
+           "-w", str(root), "--json"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(root, 2) == 2
+        (spool / ".b.jsonl.tmp").write_text("")  # a file being written is ignored...
+        write_jsonl(spool / "b.jsonl", [request("r2"), request("r3")])  # ...a complete one is not
+        assert wait_for(root, 3) == 3
+        time.sleep(1.0)  # further scans find nothing new
+        assert stored(root) == 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
