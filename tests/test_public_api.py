@@ -1,0 +1,29 @@
+"""The public Python surface is exactly what ``__all__`` says (httpx's habit)."""
+
+from __future__ import annotations
+
+import recops
+import recops.contract
+import recops.sdk
+
+
+def test_sdk_exports() -> None:
+    assert sorted(recops.sdk.__all__) == ["LoggerOptions", "LoggerStats", "OutcomeLogger", "RecordLogger",
+                                          "RequestLogger", "keep"]  # fmt: skip
+    for name in recops.sdk.__all__:
+        assert getattr(recops.sdk, name).__module__.startswith("recops.sdk")
+
+
+def test_contract_exports_are_sorted_and_present() -> None:
+    assert recops.contract.__all__ == sorted(recops.contract.__all__)
+    for name in recops.contract.__all__:
+        assert hasattr(recops.contract, name)
+
+
+def test_sdk_does_not_import_the_heavy_stack() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, recops.sdk; print(sorted(m for m in ('duckdb','sqlalchemy','typer','rich') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
