@@ -37,7 +37,9 @@ def timed(fn):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--weeks", type=int, default=6)
     parser.add_argument("--base-requests", type=int, default=20_000, help="requests/day of the six weeks")
     parser.add_argument("--day-requests", type=int, default=1_000_000)
@@ -53,7 +55,9 @@ def main() -> None:
         start = date(2026, 9, 1)
         days = 7 * args.weeks
         log(f"simulating {days} days × {args.base_requests:,} requests/day ...")
-        weeks = simulate(SimConfig(seed=1, start=start.isoformat(), days=days, requests_per_day=args.base_requests))
+        weeks = simulate(
+            SimConfig(seed=1, start=start.isoformat(), days=days, requests_per_day=args.base_requests)
+        )
         weeks.write(root / "weeks", fmt="parquet")
         ws = Workspace.init(root / "ws")
         for kind in ("requests", "outcomes", "feature_rows", "arrivals", "changes"):

@@ -24,6 +24,7 @@ def test_sdk_does_not_import_the_heavy_stack() -> None:
     import subprocess
     import sys
 
-    code = "import sys, recops.sdk; print(sorted(m for m in ('duckdb','sqlalchemy','typer','rich') if m in sys.modules))"
+    heavy = "('duckdb', 'sqlalchemy', 'typer', 'rich')"
+    code = f"import sys, recops.sdk; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -13,7 +13,10 @@ from recops.workspace import Workspace
 def test_logged_requests_and_outcomes_reach_the_lake(workspace: Workspace, tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     ts = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
-    with RequestLogger(spool, batch_size=50) as requests, OutcomeLogger(tmp_path / "outcome-spool") as outcomes:
+    with (
+        RequestLogger(spool, batch_size=50) as requests,
+        OutcomeLogger(tmp_path / "outcome-spool") as outcomes,
+    ):
         for i in range(120):
             requests.log(
                 request_id=f"r{i}",

@@ -31,8 +31,8 @@ def test_watch_ingests_new_files(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
     write_jsonl(spool / "a.jsonl", [request("r1"), request("r2")])
-    cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool), "--interval", "0.2",
-           "-w", str(root), "--json"]  # fmt: skip
+    cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool)]
+    cmd += ["--interval", "0.2", "-w", str(root), "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         assert wait_for(root, 2) == 2

@@ -47,7 +47,9 @@ def ingest_cmd(root: Path, folder: Path) -> list[str]:
 def stored(ws_root: Path) -> tuple[int, int]:
     with Workspace.open(ws_root) as ws:
         con = ws.lake.connect()
-        total, distinct = con.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchall()[0]
+        total, distinct = con.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchall()[
+            0
+        ]
     return int(total), int(distinct)
 
 
@@ -64,7 +66,9 @@ def test_sigkill_at_random_points_never_leaves_a_partial_batch(tmp_path: Path) -
     for round_no in range(ROUNDS):
         root = tmp_path / f"ws{round_no}"
         Workspace.init(root).close()
-        proc = subprocess.Popen(ingest_cmd(root, tmp_path / "in"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ingest_cmd(root, tmp_path / "in"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(0.05, full * 1.05))
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -12,7 +12,9 @@ import pytest
 from tests.records import request, write_jsonl
 
 
-def recops(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def recops(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "recops.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
     )

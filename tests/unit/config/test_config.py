@@ -26,8 +26,16 @@ def test_default_config_is_valid() -> None:
     ("text", "key", "message"),
     [
         ('[workspace]\ntimezone = "Mars/Olympus"', "workspace.timezone", "unknown time zone"),
-        ("[feature_groups.user_profile]\nttl_hour = 3", "feature_groups.user_profile.ttl_hour", "unknown key"),
-        ("[feature_groups.user_profile]\nttl_hours = -3", "feature_groups.user_profile.ttl_hours", "at least"),
+        (
+            "[feature_groups.user_profile]\nttl_hour = 3",
+            "feature_groups.user_profile.ttl_hour",
+            "unknown key",
+        ),
+        (
+            "[feature_groups.user_profile]\nttl_hours = -3",
+            "feature_groups.user_profile.ttl_hours",
+            "at least",
+        ),
         ('[sources.play_events]\nschedule = "weekly"', "sources.play_events.schedule", "hourly"),
         ("[windows]\nserving_minutes = 7", "windows.serving_minutes", "divide an hour"),
         ("[lake]\nretention_days = 'long'", "lake.retention_days", "whole number"),
@@ -43,7 +51,7 @@ def test_errors_name_key_and_file(text: str, key: str, message: str) -> None:
 
 
 def test_invalid_toml_names_the_file() -> None:
-    with pytest.raises(ConfigError, match="not valid TOML.*file /ws/recops.toml"):
+    with pytest.raises(ConfigError, match=r"not valid TOML.*file /ws/recops\.toml"):
         parse("[workspace\n")
 
 

@@ -89,7 +89,9 @@ def test_parquet_with_loose_types(workspace: Workspace, tmp_path: Path) -> None:
             "latency_ms": pa.array([12, 30], pa.int32()),
             "candidates": pa.array(
                 [[{"item_id": "i1", "source": "s", "position": 0}], []],
-                pa.list_(pa.struct([("item_id", pa.string()), ("source", pa.string()), ("position", pa.int64())])),
+                pa.list_(
+                    pa.struct([("item_id", pa.string()), ("source", pa.string()), ("position", pa.int64())])
+                ),
             ),
         }
     )
@@ -119,8 +121,10 @@ def test_wide_feature_rows_parquet(workspace: Workspace, tmp_path: Path) -> None
     pq.write_table(table, tmp_path / "fr.parquet")
     report = ingest_files(workspace.lake, "feature_rows", [tmp_path / "fr.parquet"])
     assert report.rows_stored == 2
-    rows = workspace.lake.connect().execute(
-        "SELECT entity_id, \"values\", value_strings FROM feature_rows ORDER BY entity_id"
-    ).fetchall()
+    rows = (
+        workspace.lake.connect()
+        .execute('SELECT entity_id, "values", value_strings FROM feature_rows ORDER BY entity_id')
+        .fetchall()
+    )
     assert rows[0] == ("u1", {"sessions_7d": 3.0, "tenure_days": 10.0}, {"genre": "drama"})
     assert rows[1] == ("u2", {"genre": None, "sessions_7d": 4.0, "tenure_days": None}, {})

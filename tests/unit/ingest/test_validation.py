@@ -14,7 +14,11 @@ from tests.records import request, write_jsonl
 
 def quarantine(ws: Workspace) -> list[dict[str, Any]]:
     con = ws.lake.connect()
-    return con.execute("SELECT row, rule, field, detail, record FROM quarantine ORDER BY row").to_arrow_table().to_pylist()
+    return (
+        con.execute("SELECT row, rule, field, detail, record FROM quarantine ORDER BY row")
+        .to_arrow_table()
+        .to_pylist()
+    )
 
 
 @pytest.mark.parametrize(
@@ -33,13 +37,23 @@ def quarantine(ws: Workspace) -> list[dict[str, Any]]:
         (request("r", status="degraded"), "allowed", "status"),
         (request("r", latency_ms=-1), "minimum", "latency_ms"),
         (request("r", candidates=[{"item_id": "i1"}]), "candidate", "candidates"),
-        (request("r", candidates=[{"item_id": "i", "source": "s", "position": -1}]), "candidate", "candidates"),
-        (request("r", candidates=[{"item_id": "i", "source": "s", "propensity": 0}]), "candidate", "candidates"),
+        (
+            request("r", candidates=[{"item_id": "i", "source": "s", "position": -1}]),
+            "candidate",
+            "candidates",
+        ),
+        (
+            request("r", candidates=[{"item_id": "i", "source": "s", "propensity": 0}]),
+            "candidate",
+            "candidates",
+        ),
         (request("r", candidates=[{"item_id": "i", "source": "s", "score": "high"}]), "type", "candidates"),
         (request("r", candidates=None), "required", "candidates"),
     ],
 )
-def test_each_rule_is_named(workspace: Workspace, tmp_path: Path, record: Any, rule: str, field: str | None) -> None:
+def test_each_rule_is_named(
+    workspace: Workspace, tmp_path: Path, record: Any, rule: str, field: str | None
+) -> None:
     path = write_jsonl(tmp_path / "r.jsonl", [request("ok1"), record])
     report = ingest_files(workspace.lake, "requests", [path])
     assert (report.rows_stored, report.rows_quarantined) == (1, 1)
@@ -62,7 +76,13 @@ def test_valid_record_is_stored_in_contract_form(workspace: Workspace, tmp_path:
     assert row[4] == {"genre": "drama"}
     assert row[5] == {"candidate_generation": 4.5, "ranking": 5.0}
     assert row[6] == 1795521600000  # 2026-11-24T12:00:00Z
-    assert row[7][0] == {"item_id": "i1", "source": "trending", "score": 0.5, "position": 0, "propensity": 0.9}
+    assert row[7][0] == {
+        "item_id": "i1",
+        "source": "trending",
+        "score": 0.5,
+        "position": 0,
+        "propensity": 0.9,
+    }
     assert row[7][1]["position"] is None and row[7][1]["propensity"] is None
 
 
