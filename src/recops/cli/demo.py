@@ -5,15 +5,16 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import pyarrow as pa
 import typer
 
 from recops.cli.options import JsonOption
 from recops.cli.output import console, err_console, print_json, print_table, progress_bar
 from recops.contract import KINDS
 from recops.errors import InvalidInput
-from recops.ingest.pipeline import ingest_files
+from recops.ingest import ingest_files
 from recops.workspace import Workspace
 
 MARKER = ".recops-demo"
@@ -25,10 +26,10 @@ def register(app: typer.Typer) -> None:
 
 def demo(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Where the demo workspace goes (recreated).")
+        Path, typer.Option("--dir", help="Where the demo workspace goes (recreated if it is a demo).")
     ] = Path("recops-demo"),
-    days: Annotated[int, typer.Option(help="Simulated days.")] = 42,
-    requests_per_day: Annotated[int, typer.Option(help="Simulated requests per day.")] = 20_000,
+    days: Annotated[int, typer.Option(min=14, help="Simulated days (14 or more).")] = 42,
+    requests_per_day: Annotated[int, typer.Option(min=100, help="Simulated requests per day.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="End after the summary (scripts, CI).")
@@ -40,56 +41,61 @@ def demo(
     The world (six weeks by default) has daily and weekly seasonality, model deploys with
     canaries, feature pipelines and upstream arrivals, plus injected incidents (a stale
     feature group, a bad deploy hurting one device, a latency regression, ...) whose
-    ground truth is written beside the data.
+    ground truth is written beside the data (raw/ground_truth.json).
     """
     from recops.sim import SimConfig, simulate
 
     _fresh(directory)
     started = time.perf_counter()
-    say = (lambda _m: None) if json else err_console.print
+    say = err_console.print if not json else (lambda *_a, **_k: None)
     say(f"[bold]simulating[/] {days} days × {requests_per_day:,} requests/day (seed {seed})")
-    config = SimConfig(seed=seed, days=days, requests_per_day=requests_per_day)
-    world = simulate(config)
+    world = simulate(SimConfig(seed=seed, days=days, requests_per_day=requests_per_day))
     raw = directory / "raw"
     manifest = world.write(raw, fmt="parquet")
-    say(f"wrote the simulated platform's files to {raw} ({time.perf_counter() - started:.1f} s)")
-    ws = Workspace.init(directory)
-    (directory / MARKER).write_text("created by recops demo\n")
-    reports = []
-    with ws, progress_bar("ingest", len(KINDS), enabled=not json) as bar:
-        for kind in KINDS:
-            folder = raw / kind
-            if folder.exists():
-                reports.append(ingest_files(ws.lake, kind, [str(folder)]))
-            bar.advance(bar.task_ids[0])
+    say(f"wrote the platform's files to {raw} in {time.perf_counter() - started:.0f} s")
+    with Workspace.init(directory) as ws:
+        (directory / MARKER).write_text("created by recops demo\n")
+        with progress_bar("ingest", len(KINDS), enabled=not json) as bar:
+            for kind in KINDS:
+                if (raw / kind).exists():
+                    ingest_files(ws.lake, kind, [raw / kind])
+                bar.advance(bar.task_ids[0])
         con = ws.lake.connect()
-        stored = {k: con.execute(f'SELECT count(*) FROM "{k}"').fetchall()[0][0] for k in KINDS}
-    summary = {
+        stored = {k: int(con.execute(f'SELECT count(*) FROM "{k}"').fetchall()[0][0]) for k in KINDS}
+    incidents = [
+        {"kind": i.kind, "start": i.start, "end": i.end, "benign": i.benign, "entity": i.entity}
+        for i in world.truth.incidents
+    ]
+    summary: dict[str, Any] = {
         "workspace": str(directory.resolve()),
         "seconds": round(time.perf_counter() - started, 1),
         "stored": stored,
-        "expected": {k: manifest.counts[k].distinct_valid for k in manifest.counts},
-        "incidents": [
-            {"kind": i.kind, "start": i.start, "end": i.end, "benign": i.benign}
-            for i in world.truth.incidents
-        ],
+        "expected": {k: m.distinct_valid for k, m in manifest.counts.items()},
+        "incidents": incidents,
     }
     if json:
         print_json(summary)
         return
-    import pyarrow as pa
-
-    print_table(pa.table({"kind": list(stored), "stored records": list(stored.values())}), title="lake")
     print_table(
-        pa.table({k: [i[k] for i in summary["incidents"]] for k in ("kind", "start", "end", "benign")}),  # type: ignore[index]
+        pa.table(
+            {
+                "kind": list(stored),
+                "stored": list(stored.values()),
+                "simulated": [summary["expected"].get(k) for k in stored],
+            }
+        ),  # fmt: skip
+        title="lake",
+    )
+    print_table(
+        pa.table({key: [str(i[key]) for i in incidents] for key in ("kind", "start", "end", "benign")}),
         title="injected incidents (ground truth: raw/ground_truth.json)",
     )
-    console.print(f"workspace ready at {summary['workspace']} ({summary['seconds']} s). Try:")
+    console.print(f"workspace ready at {summary['workspace']} in {summary['seconds']} s. Try:")
     console.print(
-        f'  recops -h ; recops sql -w {directory} "SELECT surface, count(*) FROM requests GROUP BY ALL"'
+        f'  .venv/bin/recops sql -w {directory} "SELECT surface, count(*) FROM requests GROUP BY ALL"'
     )
     if not no_serve:
-        console.print("(the dashboard arrives with `recops serve`; nothing to serve yet)")
+        console.print("(the dashboard comes with `recops serve` in a later release; nothing to serve yet)")
 
 
 def _fresh(directory: Path) -> None:

@@ -101,13 +101,14 @@ def json_scalar(x: str, ftype: FieldType) -> Converted:
         )
     if ftype is FieldType.NUMBER:
         return Converted(
-            f"CASE WHEN {t} IN {NUMERIC_JSON} THEN CAST({text} AS DOUBLE) END",
+            f"CASE WHEN {t} IN {NUMERIC_JSON} THEN TRY_CAST({text} AS DOUBLE) END",
             f"({absent} OR {t} IN {NUMERIC_JSON})",
         )
     if ftype is FieldType.INTEGER:
-        integral = f"({t} = 'DOUBLE' AND CAST({text} AS DOUBLE) = floor(CAST({text} AS DOUBLE)))"
+        integral = f"({t} = 'DOUBLE' AND TRY_CAST({text} AS DOUBLE) = floor(TRY_CAST({text} AS DOUBLE)))"
         return Converted(
-            f"CASE WHEN {t} IN {INTEGER_JSON} OR {integral} THEN CAST(CAST({text} AS DOUBLE) AS BIGINT) END",
+            f"CASE WHEN {t} IN {INTEGER_JSON} OR {integral} "
+            f"THEN TRY_CAST(TRY_CAST({text} AS DOUBLE) AS BIGINT) END",
             f"({absent} OR {t} IN {INTEGER_JSON} OR {integral})",
         )
     if ftype is FieldType.TIME:
@@ -135,7 +136,7 @@ def json_map(x: str, ftype: FieldType) -> tuple[Converted, Converted | None]:
     v = "e.value"
     vt = f"json_type({v})"
     null = f"({v} IS NULL OR {vt} = 'NULL')"
-    num = f"CASE WHEN {vt} IN {NUMERIC_JSON} THEN CAST({v} ->> '$' AS DOUBLE) END"
+    num = f"CASE WHEN {vt} IN {NUMERIC_JSON} THEN TRY_CAST({v} ->> '$' AS DOUBLE) END"
     if ftype is FieldType.NUMBER_MAP:
         return _json_map(x, num, f"({null} OR {vt} IN {NUMERIC_JSON})"), None
     if ftype is FieldType.STRING_MAP:
@@ -148,8 +149,8 @@ def json_map(x: str, ftype: FieldType) -> tuple[Converted, Converted | None]:
         # Booleans count as numbers (1/0), the same as a boolean Parquet column.
         numeric = f"({vt} IN {NUMERIC_JSON} OR {vt} = 'BOOLEAN' OR {null})"
         num_value = (
-            f"CASE WHEN {vt} IN {NUMERIC_JSON} THEN CAST({v} ->> '$' AS DOUBLE) "
-            f"WHEN {vt} = 'BOOLEAN' THEN CAST(CAST({v} ->> '$' AS BOOLEAN) AS DOUBLE) END"
+            f"CASE WHEN {vt} IN {NUMERIC_JSON} THEN TRY_CAST({v} ->> '$' AS DOUBLE) "
+            f"WHEN {vt} = 'BOOLEAN' THEN TRY_CAST(TRY_CAST({v} ->> '$' AS BOOLEAN) AS DOUBLE) END"
         )
         numbers = _json_map(x, num_value, f"({numeric} OR {vt} = 'VARCHAR')", keep=numeric)
         strings = _json_map(x, f"{v} ->> '$'", "TRUE", keep=f"{vt} = 'VARCHAR'")
@@ -203,7 +204,7 @@ def parquet_scalar(col: str, sql_type: str, ftype: FieldType) -> Converted:
         if sql_type in INTEGER_SQL:
             return Converted(col if sql_type == "BIGINT" else f"CAST({col} AS BIGINT)")
         if sql_type in FLOAT_SQL or sql_type.startswith("DECIMAL"):
-            value = f"CASE WHEN {col} = floor({col}) THEN CAST({col} AS BIGINT) END"
+            value = f"CASE WHEN {col} = floor({col}) THEN TRY_CAST({col} AS BIGINT) END"
             return Converted(value, f"({col} IS NULL OR {col} = floor({col}))")
         return wrong
     if ftype is FieldType.TIME:

@@ -43,7 +43,7 @@ def pick(
     dictionary: pa.Array, codes: npt.NDArray[np.integer], null: npt.NDArray[np.bool_] | None = None
 ) -> pa.Array:
     """``dictionary[codes]``, null where ``null`` is true."""
-    indices = pa.array(codes.astype(np.int32), mask=null)
+    indices = pa.array(np.asarray(codes, dtype=np.int32), mask=null)
     return dictionary.take(indices)
 
 
@@ -54,7 +54,7 @@ def times(ms: npt.NDArray[np.integer], null: npt.NDArray[np.bool_] | None = None
 
 def floats(values: npt.NDArray[np.floating], null: npt.NDArray[np.bool_] | None = None) -> pa.Array:
     """float64 array, null where ``null`` is true."""
-    return pa.array(values.astype(np.float64), type=pa.float64(), mask=null)
+    return pa.array(np.asarray(values, dtype=np.float64), type=pa.float64(), mask=null)
 
 
 def offsets_of(counts: npt.NDArray[np.integer]) -> pa.Array:

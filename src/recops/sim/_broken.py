@@ -109,7 +109,7 @@ def _first_candidate(row: dict[str, Any]) -> dict[str, Any]:
     return candidate
 
 
-def _apply(kind: str, detail: str, row: dict[str, Any], parquet: bool) -> None:
+def _apply(detail: str, row: dict[str, Any], parquet: bool) -> None:
     """Break ``row`` (JSON form, or Arrow Python form for Parquet) as ``detail`` says."""
     actions: dict[str, Callable[[], None]] = {
         'latency_ms = "fast"': lambda: row.update(latency_ms="fast"),
@@ -173,10 +173,10 @@ def make_broken(kind: str, template: dict[str, Any], n: int, rule: str, detail: 
         row["candidates"] = [dict(c) for c in row["candidates"]]
     _fresh(kind, row, n)
     if parquet:
-        _apply(kind, detail, row, parquet=True)
+        _apply(detail, row, parquet=True)
         return Broken(rule, detail, None, row)
     record = to_json_form(kind, row)
-    _apply(kind, detail, record, parquet=False)
+    _apply(detail, record, parquet=False)
     text = json.dumps(record, separators=(",", ":"))
     if rule == "json":
         text = text[: max(10, len(text) // 2)]

@@ -109,6 +109,11 @@ def make_plan(config: SimConfig) -> Plan:
             canary = params.get("canary_hours") or config.canary_hours
             hours = kind.default_hours + (canary if kind.is_deploy else 0.0)
         start = parse_instant(incident.start, tz)
+        if not config.start_ms <= start < config.end_ms:
+            raise ValueError(
+                f"incident {incident.kind!r} starts at {incident.start}, outside the simulated "
+                f"days {config.start} + {config.days}"
+            )
         resolved = ResolvedIncident(
             incident.id or f"inc-{number:02d}", kind, start, start + round(hours * HOUR), params
         )

@@ -20,7 +20,7 @@ from recops.sim import _arrow as A
 from recops.sim import _slates
 from recops.sim._features import Runs, group_values
 from recops.sim._hashing import permute
-from recops.sim._plan import Plan
+from recops.sim._plan import SEGMENT_KEYS, Plan
 from recops.sim._platform import (
     APP_VERSIONS,
     CANDIDATE_SOURCES,
@@ -78,8 +78,9 @@ def shown_per_surface(shown: int) -> tuple[int, ...]:
 
 def examination(surface: npt.NDArray[np.integer], position: npt.NDArray[np.integer]) -> F64:
     """Probability that the user looks at a slot (position bias)."""
-    decay = np.asarray(POSITION_DECAY)[surface]
-    return np.asarray((1.0 + position) ** -decay, dtype=np.float64)
+    slots = int(position.max()) + 1 if len(position) else 1
+    table = (1.0 + np.arange(slots))[None, :] ** -np.asarray(POSITION_DECAY)[:, None]
+    return np.asarray(table[surface, position], dtype=np.float64)
 
 
 def make_requests(
@@ -287,34 +288,46 @@ def _true_ctr(
     imp_request: I64,
     p_base: F64,
 ) -> dict[str, dict[str, Any]]:
-    """Expected CTR of each version's policy on this world's (ok-status) slates."""
+    """Expected CTR of each version's policy on this world's (ok-status) slates.
+
+    A version differs from the others only by its segment effect, so the sums of click
+    probabilities per segment are computed once and adjusted per version.
+    """
     ok = status[imp_request] == 0
     req = imp_request[ok]
     p = p_base[ok]
-    effect: dict[str, tuple[str, str, float]] = {}
+    keys = {key: _segment_values(key, pop, users[req], surface[req]) for key in SEGMENT_KEYS}
+    sums: dict[str, F64] = {
+        k: np.asarray(np.bincount(v, weights=p, minlength=len(voc)), dtype=np.float64)
+        for k, (v, voc) in keys.items()
+    }
+    counts = {k: np.bincount(v, minlength=len(voc)) for k, (v, voc) in keys.items()}
+    effects: dict[str, tuple[str, int, float]] = {}
     for inc in plan.of_kind("bad_deploy_segment"):
         v = next(m.version for m in plan.versions if m.incident_id == inc.id)
-        effect[v] = (
-            str(inc.params["segment_key"]),
-            str(inc.params["segment_value"]),
+        key = str(inc.params["segment_key"])
+        effects[v] = (
+            key,
+            keys[key][1].index(str(inc.params["segment_value"])),
             float(inc.params["relative_change"]),
         )
     result: dict[str, dict[str, Any]] = {}
     for v in plan.version_names:
-        factor = np.ones(len(p))
-        if v in effect:
-            key, value, change = effect[v]
-            values, vocab = _segment_values(key, pop, users[req], surface[req])
-            factor[values == vocab.index(value)] *= 1.0 + change
-        by_segment: dict[str, dict[str, float]] = {}
-        for key in ("device", "surface"):
-            values, vocab = _segment_values(key, pop, users[req], surface[req])
-            sums = np.bincount(values, weights=p * factor, minlength=len(vocab))
-            counts = np.bincount(values, minlength=len(vocab))
-            by_segment[key] = {
-                vocab[i]: round(float(sums[i] / counts[i]), 6) for i in range(len(vocab)) if counts[i]
+        adjusted = {k: s.copy() for k, s in sums.items()}
+        if v in effects:
+            key, value, change = effects[v]
+            hit = keys[key][0] == value
+            for k, (codes, vocab) in keys.items():
+                adjusted[k] += change * np.bincount(codes[hit], weights=p[hit], minlength=len(vocab))
+        by_segment = {
+            k: {
+                vocab[i]: round(float(adjusted[k][i] / counts[k][i]), 6)
+                for i in range(len(vocab))
+                if counts[k][i]
             }
-        overall = float((p * factor).mean()) if len(p) else 0.0
+            for k, (_, vocab) in keys.items()
+        }
+        overall = float(adjusted["device"].sum() / len(p)) if len(p) else 0.0
         result[v] = {"overall": round(overall, 6), "by_segment": by_segment}
     return result
 

@@ -132,7 +132,9 @@ def draw_items(pop: Population, users: I64, ts: I64, src: I8, rng: np.random.Gen
 
 def _dedupe(items: I32, n_choices: int, rng: np.random.Generator) -> None:
     """Replace repeated items within a row by uniformly drawn catalog items, in place."""
-    active = np.arange(len(items))
+    ordered = np.sort(items, axis=1)
+    active = np.nonzero((ordered[:, 1:] == ordered[:, :-1]).any(axis=1))[0]
+    del ordered
     for _ in range(100):
         block = items[active]
         order = np.argsort(block, axis=1, kind="stable")

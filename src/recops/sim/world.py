@@ -19,6 +19,7 @@ from recops.sim._plan import make_plan
 from recops.sim._platform import make_population
 from recops.sim._requests import make_requests
 from recops.sim._traffic import request_times
+from recops.sim._write import write_world
 from recops.sim.config import SimConfig
 from recops.sim.manifest import WriteManifest
 from recops.sim.truth import GroundTruth, build_truth
@@ -28,7 +29,7 @@ from recops.sim.truth import GroundTruth, build_truth
 _STREAMS = ("population", "traffic", "runs", "requests", "outcomes", "features", "arrivals", "changes")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class World:
     """A simulated world.
 
@@ -43,6 +44,10 @@ class World:
     config: SimConfig
     tables: Mapping[str, pa.Table]
     truth: GroundTruth
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{name}={table.num_rows}" for name, table in self.tables.items())
+        return f"World(seed={self.config.seed}, days={self.config.days}, {rows})"
 
     def write(
         self,
@@ -80,8 +85,6 @@ class World:
         Raises:
             ValueError: for an unknown format or rates outside [0, 1].
         """
-        from recops.sim._write import write_world
-
         return write_world(
             self,
             Path(directory),

@@ -31,5 +31,5 @@ def incident_world() -> World:
 
 @pytest.fixture(scope="session")
 def small_world() -> World:
-    """3 healthy days of 1,500 requests a day."""
-    return simulate(SimConfig(seed=5, days=3, requests_per_day=1_500, incidents=[]))
+    """3 healthy days of 400 requests a day."""
+    return simulate(SimConfig(seed=5, days=3, requests_per_day=400, incidents=[]))
