@@ -15,6 +15,7 @@ Run by hand (not in CI):  .venv/bin/python bench/ingest.py [--day-requests 10000
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.ingest.pipeline import ingest_files
@@ -59,6 +61,9 @@ def main() -> None:
             SimConfig(seed=1, start=start.isoformat(), days=days, requests_per_day=args.base_requests)
         )
         weeks.write(root / "weeks", fmt="parquet")
+        del weeks  # the six weeks are on disk; free their ~3 GB before the big day
+        gc.collect()
+        pa.default_memory_pool().release_unused()
         ws = Workspace.init(root / "ws")
         for kind in ("requests", "outcomes", "feature_rows", "arrivals", "changes"):
             if (root / "weeks" / kind).exists():
@@ -75,11 +80,14 @@ def main() -> None:
         day, sim_seconds = timed(lambda: simulate(cfg))
         results["simulate_day_seconds"] = round(sim_seconds, 1)
         day.write(root / "day", fmt="parquet", files_per_day=args.files)
+        candidates = day.tables["requests"].column("candidates").combine_chunks().value_lengths()
+        results["mean_candidates"] = round(float(candidates.to_numpy().mean()), 1)
+        del day, candidates
+        gc.collect()
+        pa.default_memory_pool().release_unused()
         files = sorted((root / "day" / "requests").rglob("*.parquet"))
         rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
-        candidates = day.tables["requests"].column("candidates").combine_chunks().value_lengths()
         results["day_requests"] = rows
-        results["mean_candidates"] = round(float(candidates.to_numpy().mean()), 1)
 
         def floor() -> None:
             for i, f in enumerate(files):

@@ -45,7 +45,7 @@ from recops.lake.engine import new_connection
 from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA, new_batch_id
 
 # A batch groups source files up to this many bytes, so small SDK files share one commit.
-BATCH_BYTES = 512 << 20
+BATCH_BYTES = 256 << 20
 BATCH_FILES = 2_000
 ROW_GROUP = 122_880
 DAY_US = 86_400_000_000
