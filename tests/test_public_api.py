@@ -9,7 +9,7 @@ import recops.sdk
 
 def test_sdk_exports() -> None:
     assert sorted(recops.sdk.__all__) == ["LoggerOptions", "LoggerStats", "OutcomeLogger", "RecordLogger",
-                                          "RequestLogger", "keep"]  # fmt: skip
+                                          "RequestLogger", "keep", "track_training"]  # fmt: skip
     for name in recops.sdk.__all__:
         assert getattr(recops.sdk, name).__module__.startswith("recops.sdk")
 

@@ -83,7 +83,7 @@ def demo(
                 "stored": list(stored.values()),
                 "simulated": [summary["expected"].get(k) for k in stored],
             }
-        ),  # fmt: skip
+        ),
         title="lake",
     )
     print_table(

@@ -12,6 +12,8 @@ import typer
 
 from recops import __version__
 from recops.cli import demo, ingest, lake, sql, workspace
+from recops.cli import lineage as lineage_cmd
+from recops.cli import registry as registry_cmd
 from recops.cli.output import err_console
 from recops.errors import RecopsError
 
@@ -47,6 +49,8 @@ workspace.register(app)
 ingest.register(app)
 sql.register(app)
 app.add_typer(lake.app, name="lake")
+app.add_typer(registry_cmd.app, name="registry")
+lineage_cmd.register(app)
 demo.register(app)
 
 

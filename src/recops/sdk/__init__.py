@@ -21,6 +21,7 @@ from recops.sdk.logger import OutcomeLogger as OutcomeLogger
 from recops.sdk.logger import RecordLogger as RecordLogger
 from recops.sdk.logger import RequestLogger as RequestLogger
 from recops.sdk.sampling import keep as keep
+from recops.sdk.training import track_training as track_training
 
 __all__ = [
     "LoggerOptions",
@@ -29,4 +30,5 @@ __all__ = [
     "RecordLogger",
     "RequestLogger",
     "keep",
+    "track_training",
 ]

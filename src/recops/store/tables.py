@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -69,3 +79,159 @@ class IngestedSourceRow(Base):
     ingested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("kind", "path", "size", "mtime_ns", name="uq_ingested_source"),)
+
+
+# --- registry (issue 3): model versions, lineage, aliases, validations, runs, audit log.
+# JSON-valued columns are Text holding canonical JSON written by recops.registry, so that
+# digests computed over them are the same on SQLite and PostgreSQL.
+
+
+class RegistryVersionRow(Base):
+    """A registered model version. Never updated after insert (recops.registry)."""
+
+    __tablename__ = "registry_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(100))
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    artifact_digest: Mapped[str | None] = mapped_column(String(80))
+    code: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[str] = mapped_column(Text)
+    metrics: Mapped[str] = mapped_column(Text)
+    environment: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    origin: Mapped[str] = mapped_column(String(32))  # sdk | manifest | mlflow | api
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    record_digest: Mapped[str] = mapped_column(String(80))
+
+    __table_args__ = (
+        UniqueConstraint("model", "version", name="uq_registry_version"),
+        Index("ix_registry_versions_created", "model", "created_at"),
+    )
+
+
+class RegistryInputRow(Base):
+    """A dataset a version was trained (or validated) on."""
+
+    __tablename__ = "registry_inputs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    uri: Mapped[str] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(140), index=True)
+    computed: Mapped[bool] = mapped_column(Boolean)
+    format: Mapped[str | None] = mapped_column(String(16))
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[int | None] = mapped_column(Integer)
+    time_column: Mapped[str | None] = mapped_column(String(200))
+    time_min: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    time_max: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    schema: Mapped[str] = mapped_column(Text)
+
+
+class RegistryUpstreamRow(Base):
+    """An upstream source partition (an arrival) a training dataset was built from."""
+
+    __tablename__ = "registry_upstream"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    input_id: Mapped[int] = mapped_column(ForeignKey("registry_inputs.id"), index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    partition: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_registry_upstream_source", "source", "partition"),)
+
+
+class RegistryAliasRow(Base):
+    """Where an alias points now: the serving lookup reads this one row by primary key."""
+
+    __tablename__ = "registry_aliases"
+
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(100), primary_key=True)
+    version: Mapped[str] = mapped_column(String(100))
+    artifact_uri: Mapped[str] = mapped_column(Text)
+    moved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RegistryAliasEventRow(Base):
+    """One alias move (``version`` set) or removal (``version`` null), in effect from ``at``."""
+
+    __tablename__ = "registry_alias_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    override: Mapped[bool] = mapped_column(Boolean)
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_registry_alias_history", "model", "alias", "at"),)
+
+
+class RegistryValidationRow(Base):
+    """A validation result attached to a version (gates, manual checks)."""
+
+    __tablename__ = "registry_validations"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("registry_versions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    details: Mapped[str] = mapped_column(Text)
+    origin: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegistryRunRow(Base):
+    """A training run tracked by ``track_training``: running, failed or registered."""
+
+    __tablename__ = "registry_runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class AuditEntryRow(Base):
+    """One entry of the append-only, hash-chained audit log."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    subject: Mapped[str] = mapped_column(String(400), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head, kept apart from the log so a cut tail shows."""
+
+    __tablename__ = "audit_head"
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
