@@ -284,4 +284,3 @@ def summarize_partitions(partitions: Sequence[UpstreamPartition], *, limit: int 
         else:
             out.append(f"{source}: {parts[0]} … {parts[-1]} ({len(parts)} partitions)")
     return out
-

@@ -218,4 +218,3 @@ def _check_validations(
                     "validation", seq, f"validation {p.get('name')!r} of {subject} (entry #{seq}) is missing"
                 )
             )
-

@@ -118,7 +118,8 @@ def test_unknown_kind_is_bad_input(workspace: Workspace, tmp_path: Path) -> None
 def test_a_bad_value_refuses_its_record_not_the_file(
     workspace: Workspace, tmp_path: Path, value: Any, rule: str
 ) -> None:
-    good = {"source": "catalog", "partition": "2026-11-24", "landed_at": "2026-11-24T02:00:00Z", "row_count": 5}
+    landed = "2026-11-24T02:00:00Z"
+    good = {"source": "catalog", "partition": "2026-11-24", "landed_at": landed, "row_count": 5}
     bad = {**good, "partition": "2026-11-25", "row_count": value}
     report = ingest_files(workspace.lake, "arrivals", [write_jsonl(tmp_path / "a.jsonl", [good, bad, good])])
     assert (report.rows_stored, report.rows_duplicate, report.rows_quarantined) == (1, 1, 1)
