@@ -136,6 +136,52 @@ def test_request_files_read_back_equal_to_the_logged_records(tmp_path: Path) -> 
     assert rows["r5"]["feature_strings"] == []
 
 
+def test_logged_values_are_copied_at_once(tmp_path: Path) -> None:
+    candidates = [{"item_id": "a", "source": "trending", "score": 0.5, "position": 0}]
+    features: dict[str, Any] = {"ctr": 0.1}
+    references = sys.getrefcount(candidates), sys.getrefcount(features)
+    with RequestLogger(tmp_path, flush_interval_s=3600) as logger:
+        logger.log(**request(0, candidates=candidates, features=features))
+        # nothing of the caller's is kept, and it may reuse its objects at once
+        assert (sys.getrefcount(candidates), sys.getrefcount(features)) == references
+        candidates[0]["item_id"] = "changed"
+        features["ctr"] = 0.9
+    [row] = read_rows(tmp_path)
+    assert row["candidates"][0]["item_id"] == "a" and row["features"] == [("ctr", 0.1)]
+
+
+def test_records_that_cannot_be_pickled_are_logged_by_reference(tmp_path: Path) -> None:
+    class Score(float):  # a local class: pickle refuses it
+        pass
+
+    with RequestLogger(tmp_path) as logger:
+        logger.log(**request(0, candidates=[{"item_id": "a", "source": "s", "score": Score(0.5)}]))
+    [row] = read_rows(tmp_path)
+    assert row["candidates"] == [
+        {"item_id": "a", "source": "s", "score": 0.5, "position": None, "propensity": None}
+    ]
+
+
+def test_numpy_scalars_are_logged_as_numbers(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    scores = np.array([0.5, 0.25], dtype=np.float32)
+    with RequestLogger(tmp_path) as logger:
+        logger.log(
+            **request(
+                0,
+                latency_ms=np.float64(12.5),
+                features={"n": np.int64(3)},
+                candidates=[
+                    {"item_id": f"i{j}", "source": "s", "score": s, "position": np.int32(j)}
+                    for j, s in enumerate(scores)
+                ],
+            )
+        )
+    [row] = read_rows(tmp_path)
+    assert row["latency_ms"] == 12.5 and row["features"] == [("n", 3.0)]
+    assert [(c["score"], c["position"]) for c in row["candidates"]] == [(0.5, 0), (0.25, 1)]
+
+
 def test_log_arguments_are_the_contract_fields() -> None:
     for cls, kind in ((RequestLogger, REQUESTS), (OutcomeLogger, OUTCOMES)):
         parameters = set(inspect.signature(cls.log).parameters) - {"self"}
@@ -290,11 +336,14 @@ def test_the_flusher_survives_bad_records(tmp_path: Path, caplog: pytest.LogCapt
         logger.log(**request(2, candidates=[{"item_id": "a", "position": "top"}]))
         logger.log(**request(3, surface=None))  # a required field missing
         logger.log(**request(4, ts=True))  # not a time
+        logger.log(**request(4, ts=float("nan")))
+        logger.log(**request(4, feature_ts={"user_profile": "yesterday"}))
+        logger.log(**request(4, context=["device", "tv"]))  # not a mapping: refused at once
         logger.log(**request(5))
         logger.flush()
         logger.log(**request(6))
         logger.close()
-    assert logger.stats == LoggerStats(logged=7, written=3, files=2, errors=4)
+    assert logger.stats == LoggerStats(logged=9, written=3, files=2, errors=7)
     assert sorted(r["request_id"] for r in read_rows(tmp_path)) == ["r0", "r5", "r6"]
     warnings = [r for r in caplog.records if "cannot be stored" in r.getMessage()]
     assert len(warnings) == 1
@@ -367,27 +416,30 @@ def test_options_are_checked(tmp_path: Path) -> None:
 
 
 def test_log_is_cheap_on_the_callers_thread(tmp_path: Path) -> None:
-    # A loose guard (the real measurement is bench/sdk_overhead.py): 20 µs mean.
+    # A loose guard against doing real work on the caller's thread (converting a record
+    # takes hundreds of µs); bench/sdk_overhead.py measures the cost (a few µs).
     candidates = [
         {"item_id": f"i{j}", "source": "collaborative", "score": 0.5, "position": j} for j in range(20)
     ]
+    calls = [request(i, candidates=candidates, features={"a": 1.0}) for i in range(2000)]
     with RequestLogger(tmp_path, max_queue=10**6, batch_size=10**6) as logger:
         best = float("inf")
         for _ in range(3):
             start = time.perf_counter()
-            for i in range(2000):
-                logger.log(**request(i, candidates=candidates, features={"a": 1.0}))
-            best = min(best, (time.perf_counter() - start) / 2000)
-    assert best < 20e-6
+            for kwargs in calls:
+                logger.log(**kwargs)
+            best = min(best, (time.perf_counter() - start) / len(calls))
+    assert best < 50e-6
 
 
-def test_public_api_is_exact() -> None:
+def test_the_loggers_are_exported() -> None:
     assert sorted(recops.sdk.__all__) == recops.sdk.__all__
-    assert set(recops.sdk.__all__) == {
-        "LoggerOptions",
-        "LoggerStats",
-        "OutcomeLogger",
-        "RecordLogger",
-        "RequestLogger",
-        "keep",
-    }
+    exported = {"LoggerOptions", "LoggerStats", "OutcomeLogger", "RecordLogger", "RequestLogger", "keep"}
+    assert exported <= set(recops.sdk.__all__)  # tests/test_public_api.py checks the exact list
+
+
+def test_numbers_in_a_map_of_strings_are_stored_as_json_ingest_would(tmp_path: Path) -> None:
+    with RequestLogger(tmp_path) as logger:
+        logger.log(**request(0, context={"device": "tv", "app_version": 8.1, "kids": True, "build": 12}))
+    [row] = read_rows(tmp_path)
+    assert row["context"] == [("device", "tv"), ("app_version", "8.1"), ("kids", "true"), ("build", "12")]

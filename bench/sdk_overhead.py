@@ -1,0 +1,665 @@
+"""What the serving logger costs its host: run by hand, not a test.
+
+    .venv/bin/python bench/sdk_overhead.py            # a table
+    .venv/bin/python bench/sdk_overhead.py --json     # the same numbers as JSON
+
+1. Caller's cost: ``RequestLogger.log()`` with a realistic 20-candidate request, timed
+   call by call (``perf_counter_ns``), beside a bare function with the same signature
+   and arguments, in alternating blocks of the same run. The flusher runs meanwhile, so
+   the times include waiting for the GIL it holds.
+2. GIL stalls: a thread that sleeps 1 ms in a loop measures how late it wakes while the
+   flusher converts and writes a backlog of 20,000 records: the time it waited for the
+   interpreter, plus any time the OS took to schedule it (the "idle" row shows that
+   floor). Beside it, the naive way (one ``pa.Table.from_pylist`` per 5,000), and the
+   flusher's own measure: its longest run between two of its GIL-releasing pauses.
+3. A toy service: ``ThreadingHTTPServer`` on 127.0.0.1, each request scores 20
+   candidates (a little CPU) and returns JSON, with and without logging one request
+   record per call. A load generator in another process sends a fixed rate (open loop,
+   keep-alive connections, 1 s of warm-up not counted) and measures latency; the two
+   variants alternate in rounds, each on a fresh service process, and their latencies
+   are pooled. Per segment: the service's CPU time (and its flusher thread's), and the
+   garbage collections during the measured window.
+
+Everything runs on this machine: with 2 CPUs, the load generator and any other job
+compete with the service, which inflates the tail latencies of part 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recops.contract import REQUESTS
+from recops.sdk import RequestLogger
+from recops.sdk import logger as sdk_logger
+
+HOST = "127.0.0.1"
+SOURCES = ("collaborative", "trending", "continue_watching", "similar")
+
+# ----------------------------------------------------------------- shared helpers
+
+
+def make_request(i: int, rng: random.Random) -> dict[str, Any]:
+    """A realistic request record: 20 candidates, stage latencies, context, features."""
+    candidates = [
+        {
+            "item_id": f"item-{rng.randrange(1_000_000)}",
+            "source": rng.choice(SOURCES),
+            "score": rng.random(),
+            "position": j if j < 10 else None,
+            "propensity": rng.uniform(0.05, 1.0),
+        }
+        for j in range(20)
+    ]
+    return {
+        "request_id": f"req-{os.getpid()}-{i}",
+        "ts": None,
+        "surface": "home_row",
+        "user_id": f"user-{rng.randrange(100_000)}",
+        "model": "ranker",
+        "model_version": "v13",
+        "status": "ok",
+        "latency_ms": rng.uniform(20, 80),
+        "stage_latency_ms": {"candidate_generation": 5.1, "feature_fetch": 3.2, "ranking": 21.7},
+        "context": {"device": "tv", "country": "FR", "app_version": "8.1", "arm": "b"},
+        "features": {**{f"f{k}": rng.random() for k in range(10)}, "genre": "drama"},
+        "feature_ts": {"user_profile": datetime.now(UTC)},
+        "candidates": candidates,
+    }
+
+
+def bare(
+    *,
+    request_id: str,
+    surface: str,
+    user_id: str,
+    model: str,
+    model_version: str,
+    status: str,
+    latency_ms: float,
+    candidates: Sequence[Mapping[str, Any]],
+    ts: object = None,
+    stage_latency_ms: Mapping[str, float | None] | None = None,
+    context: Mapping[str, str] | None = None,
+    features: Mapping[str, float | str | None] | None = None,
+    feature_ts: Mapping[str, object] | None = None,
+) -> None:
+    """The floor: a function call with the same signature and arguments, doing nothing."""
+
+
+def summarize_ns(samples: list[int]) -> dict[str, float]:
+    samples = sorted(samples)
+    n = len(samples)
+    return {
+        "calls": n,
+        "mean_us": sum(samples) / n / 1000,
+        "p50_us": samples[n // 2] / 1000,
+        "p99_us": samples[min(n - 1, int(n * 0.99))] / 1000,
+        "max_us": samples[-1] / 1000,
+    }
+
+
+def percentiles_ms(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    n = len(samples)
+    if not n:
+        return {"n": 0}
+    return {
+        "n": n,
+        "mean_ms": statistics.fmean(samples) * 1000,
+        "p50_ms": samples[n // 2] * 1000,
+        "p99_ms": samples[min(n - 1, int(n * 0.99))] * 1000,
+        "p999_ms": samples[min(n - 1, int(n * 0.999))] * 1000,
+        "max_ms": samples[-1] * 1000,
+    }
+
+
+# ----------------------------------------------------------------- 1. caller's cost
+
+
+def caller_cost(calls: int, blocks: int) -> dict[str, Any]:
+    rng = random.Random(1)
+    requests = [make_request(i, rng) for i in range(2000)]
+    timings: dict[str, list[int]] = {"bare": [], "log": []}
+    clock = time.perf_counter_ns
+    with tempfile.TemporaryDirectory() as spool:
+        # As in the issue's example, but a queue that holds the whole run: a tight loop
+        # logs far faster than any service would, and a drop is cheaper than a log.
+        logger = RequestLogger(spool, max_queue=calls + 1, batch_size=5_000, flush_interval_s=5.0)
+        functions: tuple[tuple[str, Callable[..., None]], ...] = (("bare", bare), ("log", logger.log))
+        per_block = calls // blocks
+        for block in range(blocks):
+            for name, function in functions if block % 2 == 0 else functions[::-1]:
+                sink = timings[name]
+                for i in range(per_block):
+                    kwargs = requests[i % len(requests)]
+                    start = clock()
+                    function(**kwargs)
+                    sink.append(clock() - start)
+        logger.close(timeout_s=None)
+        stats = logger.stats
+    result: dict[str, Any] = {name: summarize_ns(t) for name, t in timings.items()}
+    result["ratio_mean"] = result["log"]["mean_us"] / result["bare"]["mean_us"]
+    result["ratio_p99"] = result["log"]["p99_us"] / result["bare"]["p99_us"]
+    result["logger_stats"] = vars(stats)
+    return result
+
+
+# ----------------------------------------------------------------- 2. GIL stalls
+
+
+def _probe(stop: threading.Event, out: list[float]) -> None:
+    while not stop.is_set():
+        start = time.perf_counter()
+        time.sleep(0.001)
+        out.append(time.perf_counter() - start - 0.001)
+
+
+def _probed(work: Callable[[], None]) -> dict[str, float]:
+    stop, late = threading.Event(), list[float]()
+    probe = threading.Thread(target=_probe, args=(stop, late))
+    probe.start()
+    time.sleep(0.05)
+    start = time.perf_counter()
+    work()
+    elapsed = time.perf_counter() - start
+    time.sleep(0.01)
+    stop.set()
+    probe.join()
+    late.sort()
+    return {
+        "work_ms": elapsed * 1000,
+        "probe_wakeups": len(late),
+        "stall_p99_ms": late[int(len(late) * 0.99)] * 1000,
+        "stall_max_ms": late[-1] * 1000,
+    }
+
+
+def _stored_rows(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The requests as stored rows (features split), for the naive conversion."""
+    rows = []
+    for r in requests:
+        features = r["features"]
+        rows.append(
+            {
+                **r,
+                "ts": datetime.now(UTC),
+                "features": {k: v for k, v in features.items() if not isinstance(v, str)},
+                "feature_strings": {k: v for k, v in features.items() if isinstance(v, str)},
+            }
+        )
+    return rows
+
+
+class _PauseSpy:
+    """Stands in for ``time`` in ``recops.sdk.logger``: times the flusher's holds between pauses."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.longest = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.longest = max(self.longest, now - self.last)
+        time.sleep(seconds)
+        self.last = time.perf_counter()
+
+
+def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
+    rng = random.Random(2)
+    requests = [make_request(i, rng) for i in range(records)]
+    rows = _stored_rows(requests)
+    runs: dict[str, list[dict[str, float]]] = {"idle": [], "flusher": [], "naive_from_pylist": []}
+    for _ in range(repeats):
+        runs["idle"].append(_probed(lambda: time.sleep(0.3)))
+        with tempfile.TemporaryDirectory() as spool:
+            logger = RequestLogger(spool, max_queue=records + 1, batch_size=5_000, flush_interval_s=3600)
+            logger._io_lock.acquire()  # hold the flusher back while the backlog is logged
+            for r in requests:
+                logger.log(**r)
+
+            def flush_backlog(logger: RequestLogger = logger) -> None:
+                logger._io_lock.release()
+                logger.close(timeout_s=None)
+
+            spy = _PauseSpy()
+            setattr(sdk_logger, "time", spy)  # noqa: B010 - a bench-only spy
+            try:
+                runs["flusher"].append(_probed(flush_backlog) | {"hold_max_ms": spy.longest * 1000})
+            finally:
+                setattr(sdk_logger, "time", time)  # noqa: B010
+            assert logger.stats.written == records, logger.stats
+        with tempfile.TemporaryDirectory() as spool:
+
+            def write_all(spool: str = spool) -> None:
+                for start in range(0, records, 5_000):
+                    table = pa.Table.from_pylist(rows[start : start + 5_000], schema=REQUESTS.schema)
+                    pq.write_table(table, Path(spool) / f"{start}.parquet")
+
+            def naive() -> None:
+                writer = threading.Thread(target=write_all)
+                writer.start()
+                writer.join()
+
+            runs["naive_from_pylist"].append(_probed(naive))
+    result: dict[str, Any] = {
+        name: {
+            "work_ms": statistics.median(r["work_ms"] for r in rs),
+            "stall_p99_ms": max(r["stall_p99_ms"] for r in rs),
+            "stall_max_ms": max(r["stall_max_ms"] for r in rs),
+        }
+        for name, rs in runs.items()
+    }
+    result["flusher"]["hold_max_ms"] = max(r["hold_max_ms"] for r in runs["flusher"])
+    return result | {"records": records, "repeats": repeats}
+
+
+# ----------------------------------------------------------------- 3. toy service
+
+
+ITEMS = 5_000
+DIM = 16
+
+
+class _Service:
+    def __init__(self, spool: str | None) -> None:
+        rng = random.Random(3)
+        self.items = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(ITEMS)]
+        self.rng = rng
+        self.logger = RequestLogger(spool) if spool else None
+        self.count = 0
+
+    def recommend(self, user: int) -> bytes:
+        start = time.perf_counter()
+        rng = random.Random(user)
+        vector = [rng.uniform(-1, 1) for _ in range(DIM)]
+        picked = rng.sample(range(ITEMS), 20)
+        scored = sorted(
+            ((sum(a * b for a, b in zip(vector, self.items[i], strict=True)), i) for i in picked),
+            reverse=True,
+        )
+        slate = [{"item_id": f"item-{i}", "score": round(s, 4)} for s, i in scored[:10]]
+        self.count += 1
+        request_id = f"req-{os.getpid()}-{self.count}"
+        if self.logger is not None:
+            candidates = [
+                {
+                    "item_id": f"item-{i}",
+                    "source": SOURCES[i % len(SOURCES)],
+                    "score": s,
+                    "position": pos if pos < 10 else None,
+                    "propensity": 0.5,
+                }
+                for pos, (s, i) in enumerate(scored)
+            ]
+            self.logger.log(
+                request_id=request_id,
+                surface="home_row",
+                user_id=f"user-{user}",
+                model="ranker",
+                model_version="v13",
+                status="ok",
+                latency_ms=(time.perf_counter() - start) * 1000,
+                stage_latency_ms={"candidate_generation": 0.1, "ranking": 0.2},
+                context={"device": "tv", "country": "FR", "app_version": "8.1", "arm": "b"},
+                features={**{f"f{k}": v for k, v in enumerate(vector[:10])}, "genre": "drama"},
+                feature_ts={"user_profile": 1764000000000},
+                candidates=candidates,
+            )
+        return json.dumps({"request_id": request_id, "items": slate}).encode()
+
+
+def _gc_pauses() -> list[tuple[float, int, float]]:
+    """Start timing the collector's pauses (they hold the GIL).
+
+    Returns:
+        The live list of (``time.monotonic()`` at the end, generation, pause in ms).
+    """
+    events: list[tuple[float, int, float]] = []
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            events.append((time.monotonic(), info["generation"], (time.perf_counter() - started[0]) * 1000))
+
+    gc.callbacks.append(callback)
+    return events
+
+
+def gc_summary(events: list[tuple[float, int, float]], window: tuple[float, float]) -> dict[str, Any]:
+    """Collections per generation and their pauses within ``window`` (monotonic times)."""
+    inside = [(gen, ms) for t, gen, ms in events if window[0] <= t <= window[1]]
+    return {
+        "count": [sum(1 for gen, _ in inside if gen == g) for g in range(3)],
+        "total_ms": sum(ms for _, ms in inside),
+        "max_ms": max((ms for _, ms in inside), default=0.0),
+    }
+
+
+def _thread_cpu_s(name: str) -> float | None:
+    """CPU seconds used so far by the thread called ``name`` (Linux only)."""
+    for thread in threading.enumerate():
+        if thread.name == name and thread.native_id is not None:
+            try:
+                fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+            except OSError:
+                return None
+            utime, stime = fields.split()[11:13]
+            return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
+def serve(spool: str | None) -> None:
+    """Run the toy service until stdin closes; print its port, then its stats."""
+    service = _Service(spool)
+    gc_pauses = _gc_pauses()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def do_GET(self) -> None:
+            query = parse_qs(urlsplit(self.path).query)
+            body = service.recommend(int(query.get("user", ["0"])[0]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((HOST, 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    sys.stdin.read()
+    server.shutdown()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    flusher_cpu_s = _thread_cpu_s("recops-requests-flusher")
+    stats = None
+    if service.logger is not None:
+        service.logger.close(timeout_s=None)
+        stats = vars(service.logger.stats)
+    print(
+        json.dumps(
+            {
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+                "sys_s": usage.ru_stime,
+                "ctx_switches": usage.ru_nvcsw + usage.ru_nivcsw,
+                "flusher_cpu_s": flusher_cpu_s,
+                "logger": stats,
+                "gc_events": gc_pauses,
+            }
+        ),
+        flush=True,
+    )
+
+
+async def _load(port: int, rps: float, seconds: float, warmup_s: float, connections: int) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        reader, writer = await asyncio.open_connection(HOST, port)
+        writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        idle.put_nowait((reader, writer))
+    latencies: list[float] = []
+    late: list[float] = []
+    errors = 0
+    total = int(rps * (warmup_s + seconds))
+    first_measured = int(rps * warmup_s)
+
+    async def one(i: int, scheduled: float) -> None:
+        nonlocal errors
+        conn = await idle.get()
+        reader, writer = conn
+        try:
+            sent = time.perf_counter()
+            writer.write(f"GET /recommend?user={i % 100_000} HTTP/1.1\r\nHost: b\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            done = time.perf_counter()
+            if i >= first_measured:
+                latencies.append(done - sent)
+                late.append(done - scheduled)
+            idle.put_nowait(conn)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            errors += 1
+            writer.close()
+            reader, writer = await asyncio.open_connection(HOST, port)
+            idle.put_nowait((reader, writer))
+
+    tasks = []
+    start = time.perf_counter()
+    window_start = time.monotonic() + warmup_s
+    deadline = start + warmup_s + seconds + 30
+    for i in range(total):
+        scheduled = start + i / rps
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if time.perf_counter() > deadline:
+            break
+        tasks.append(loop.create_task(one(i, scheduled)))
+    sending_s = time.perf_counter() - start
+    window_end = time.monotonic()
+    _, unanswered = await asyncio.wait(tasks, timeout=10)
+    for task in unanswered:
+        task.cancel()
+    while not idle.empty():
+        idle.get_nowait()[1].close()
+    return {
+        "latencies": latencies,
+        "from_schedule": late,
+        "errors": errors + len(unanswered),
+        "sent": len(tasks),
+        "rps_achieved": len(tasks) / sending_s,
+        "loader_cpu_s": time.process_time(),
+        "window": (window_start, window_end),
+    }
+
+
+def load(port: int, rps: float, seconds: float, warmup_s: float, connections: int) -> None:
+    """Load generator process: print the latencies as JSON."""
+    print(json.dumps(asyncio.run(_load(port, rps, seconds, warmup_s, connections))), flush=True)
+
+
+def _segment(with_logger: bool, args: argparse.Namespace, spool: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--serve"] + (["--spool", spool] if with_logger else [])
+    service = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None and service.stdin is not None
+        port = json.loads(service.stdout.readline())["port"]
+        loader = subprocess.run(
+            [sys.executable, __file__, "--load", str(port), "--rps", str(args.rps),
+             "--seconds", str(args.seconds), "--connections", str(args.connections)],
+            capture_output=True, text=True, timeout=args.seconds + 120, check=True,
+        )  # fmt: skip
+        result: dict[str, Any] = json.loads(loader.stdout)
+        service.stdin.close()
+        result["service"] = json.loads(service.stdout.readline())
+        service.wait(timeout=60)
+        return result
+    finally:
+        if service.poll() is None:
+            service.kill()
+
+
+def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    pooled: dict[str, dict[str, list[float]]] = {
+        "without": {"latencies": [], "from_schedule": []},
+        "with": {"latencies": [], "from_schedule": []},
+    }
+    rounds: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as spool:
+        for round_ in range(args.rounds):
+            order = ("without", "with") if round_ % 2 == 0 else ("with", "without")
+            for arm in order:
+                result = _segment(arm == "with", args, spool)
+                for key in ("latencies", "from_schedule"):
+                    pooled[arm][key].extend(result[key])
+                rounds.append(
+                    {
+                        "round": round_,
+                        "arm": arm,
+                        "p99_ms": percentiles_ms(result["latencies"])["p99_ms"],
+                        "errors": result["errors"],
+                        "loader_cpu_s": result["loader_cpu_s"],
+                        "rps_achieved": result["rps_achieved"],
+                        "service_cpu_s": result["service"]["cpu_s"],
+                        "service_sys_s": result["service"]["sys_s"],
+                        "service_ctx_switches": result["service"]["ctx_switches"],
+                        "flusher_cpu_s": result["service"]["flusher_cpu_s"],
+                        "logger": result["service"]["logger"],
+                        "gc": gc_summary(result["service"]["gc_events"], result["window"]),
+                    }
+                )
+        files = list(Path(spool).glob("*.parquet"))
+        rows_written = sum(pq.read_metadata(p).num_rows for p in files)
+    summary: dict[str, Any] = {
+        arm: {
+            "latency": percentiles_ms(pooled[arm]["latencies"]),
+            "latency_from_schedule": percentiles_ms(pooled[arm]["from_schedule"]),
+            "service_cpu_s": sum(r["service_cpu_s"] for r in rounds if r["arm"] == arm),
+        }
+        for arm in ("without", "with")
+    }
+    summary["p99_ratio"] = summary["with"]["latency"]["p99_ms"] / summary["without"]["latency"]["p99_ms"]
+    summary["p50_ratio"] = summary["with"]["latency"]["p50_ms"] / summary["without"]["latency"]["p50_ms"]
+    summary["rounds"] = rounds
+    summary["files_written"] = len(files)
+    summary["rows_written"] = rows_written
+    summary["config"] = {
+        "rps": args.rps,
+        "seconds_per_segment": args.seconds,
+        "rounds": args.rounds,
+        "connections": args.connections,
+        "cpus": os.cpu_count(),
+    }
+    return summary
+
+
+# ----------------------------------------------------------------- report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    machine = report["machine"]
+    print(
+        f"{machine['cpus']} CPUs; load average {machine['load_average_at_start'][0]:.2f} at start,"
+        f" {machine['load_average_at_end'][0]:.2f} at end (other jobs on the machine skew part 3)\n"
+    )
+    cost = report["caller_cost"]
+    print(f"1. caller's cost per call ({cost['log']['calls']:,} calls each, 20 candidates)")
+    print(f"   {'':14} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10}")
+    for name in ("bare", "log"):
+        c = cost[name]
+        label = "bare call" if name == "bare" else "logger.log()"
+        print(f"   {label:14} {c['mean_us']:9.2f} {c['p50_us']:9.2f} {c['p99_us']:9.2f} {c['max_us']:10.1f}")
+    print(f"   ratio log/bare: mean {cost['ratio_mean']:.1f}x, p99 {cost['ratio_p99']:.1f}x")
+    print(f"   logger stats: {cost['logger_stats']}")
+    gil = report["gil_stalls"]
+    print(f"\n2. GIL stalls seen by a 1 ms sleeper while {gil['records']:,} records are written")
+    print(f"   {'':20} {'work ms':>9} {'stall p99 ms':>13} {'stall max ms':>13}")
+    for name in ("idle", "flusher", "naive_from_pylist"):
+        g = gil[name]
+        print(f"   {name:20} {g['work_ms']:9.1f} {g['stall_p99_ms']:13.2f} {g['stall_max_ms']:13.2f}")
+    hold = gil["flusher"]["hold_max_ms"]
+    print(f"   flusher's longest run between two of its GIL-releasing pauses (converting): {hold:.2f} ms")
+    if "http" not in report:
+        return
+    http = report["http"]
+    cfg = http["config"]
+    print(
+        f"\n3. toy HTTP service at {cfg['rps']} req/s, {cfg['rounds']} rounds x {cfg['seconds_per_segment']}s"
+        f" per variant, {cfg['connections']} keep-alive connections, {cfg['cpus']} CPUs"
+    )
+    print(f"   {'':16} {'n':>7} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'CPU s':>7}")
+    for arm in ("without", "with"):
+        lat = http[arm]["latency"]
+        print(
+            f"   {arm + ' logger':16} {lat['n']:7d} {lat['p50_ms']:8.3f} {lat['p99_ms']:8.3f}"
+            f" {lat['p999_ms']:9.3f} {lat['max_ms']:8.2f} {http[arm]['service_cpu_s']:7.1f}"
+        )
+    print(f"   p99 with/without: {http['p99_ratio']:.3f}  (p50: {http['p50_ratio']:.3f})")
+    print("   segments: p99 ms | service CPU s (flusher thread) | GC runs gen0/gen1/gen2, longest pause ms")
+    for r in http["rounds"]:
+        gc_ = r["gc"]
+        flusher = f"({r['flusher_cpu_s']:.2f})" if r["flusher_cpu_s"] is not None else ""
+        runs = "/".join(str(n) for n in gc_["count"])
+        print(
+            f"     {r['arm']:8} {r['p99_ms']:7.2f} | {r['service_cpu_s']:5.2f} {flusher:>6} | {runs:>9},"
+            f" {gc_['max_ms']:.1f}"
+        )
+    errors = sum(r["errors"] for r in http["rounds"])
+    logged = [r["logger"] for r in http["rounds"] if r["logger"]]
+    print(
+        f"   errors {errors}; logged {sum(s['logged'] for s in logged):,}, dropped"
+        f" {sum(s['dropped'] for s in logged)}, written {http['rows_written']:,} rows"
+        f" in {http['files_written']} files"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--calls", type=int, default=200_000, help="calls per function (part 1)")
+    parser.add_argument("--rps", type=float, default=2000)
+    parser.add_argument("--seconds", type=float, default=5, help="measured seconds per segment")
+    parser.add_argument("--rounds", type=int, default=4, help="segments per variant")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--spool", help=argparse.SUPPRESS)
+    parser.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.spool)
+        return
+    if args.load:
+        load(args.load, args.rps, args.seconds, 1.0, args.connections)
+        return
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
+        "caller_cost": caller_cost(args.calls, blocks=10),
+        "gil_stalls": gil_stalls(20_000, repeats=3),
+    }
+    if not args.skip_http:
+        report["http"] = http_overhead(args)
+    report["machine"]["load_average_at_end"] = os.getloadavg()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+
+
+if __name__ == "__main__":
+    main()
