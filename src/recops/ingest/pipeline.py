@@ -352,6 +352,7 @@ class _Batch:
             )
         labels = pa.table({"_src": list(range(len(self.sources))), "source": [s.label for s in self.sources]})
         con.register("source_labels", labels)
+        con.execute("SET arrow_large_buffer_size = true")
         return con.execute(
             f"WITH x AS ({' UNION ALL '.join(parts)}), "
             "best AS (SELECT _id, arg_min(record, pref) AS record FROM x GROUP BY _id) "

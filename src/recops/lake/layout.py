@@ -25,7 +25,9 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("rule", pa.string()),
         pa.field("field", pa.string()),
         pa.field("detail", pa.string()),
-        pa.field("record", pa.string()),  # the refused record as JSON text
+        # The refused record as JSON text; large_string, since a batch of refused nested
+    # records can pass the 2 GiB a plain string column holds.
+    pa.field("record", pa.large_string()),
         pa.field("_batch", pa.string()),
         pa.field("_ingested_at", TIME),
     ]

@@ -8,6 +8,7 @@ CLICK_BIAS) * m``, where ``m`` multiplies the incident effects active for the re
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +170,11 @@ def make_requests(
     baseline = float(p_base[ok_imp].mean()) if ok_imp.any() else 0.0
 
     latency, total = _latency(plan, surface, status, ts, rng)
-    request_ids = A.format_ids("req_", permute(np.arange(n), 48, cfg.seed * 7 + 1), 12)
+    # Ids are unique across worlds too (seed and start in the top bits), so a benchmark can
+    # add a day simulated with another seed to a lake without key collisions.
+    world = zlib.crc32(f"{cfg.seed}:{plan.start_ms}".encode()) & 0xFFFFFF
+    counters = (np.uint64(world) << np.uint64(40)) | np.arange(n, dtype=np.uint64)
+    request_ids = A.format_ids("req_", permute(counters, 64, cfg.seed * 7 + 1), 16)
 
     # Arrow.
     flat = has_slate

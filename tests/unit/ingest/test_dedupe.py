@@ -128,3 +128,15 @@ def test_wide_feature_rows_parquet(workspace: Workspace, tmp_path: Path) -> None
     )
     assert rows[0] == ("u1", {"sessions_7d": 3.0, "tenure_days": 10.0}, {"genre": "drama"})
     assert rows[1] == ("u2", {"genre": None, "sessions_7d": 4.0, "tenure_days": None}, {})
+
+
+def test_a_whole_batch_of_conflicts_is_quarantined(workspace: Workspace, tmp_path: Path) -> None:
+    """Re-sending a day with every record changed refuses every record, and loses none."""
+    first = [request(f"r{i}") for i in range(300)]
+    ingest_files(workspace.lake, "requests", [write_jsonl(tmp_path / "a.jsonl", first)])
+    changed = [request(f"r{i}", latency_ms=99.0) for i in range(300)]
+    report = ingest_files(workspace.lake, "requests", [write_jsonl(tmp_path / "b.jsonl", changed)])
+    assert (report.rows_stored, report.rows_conflict, report.rows_quarantined) == (0, 300, 300)
+    con = workspace.lake.connect()
+    assert count(workspace, "SELECT count(*) FROM requests WHERE latency_ms = 12.5") == 300
+    assert con.execute("SELECT count(DISTINCT row) FROM quarantine WHERE rule = 'conflict'").fetchall() == [(300,)]
