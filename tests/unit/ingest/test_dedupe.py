@@ -139,4 +139,5 @@ def test_a_whole_batch_of_conflicts_is_quarantined(workspace: Workspace, tmp_pat
     assert (report.rows_stored, report.rows_conflict, report.rows_quarantined) == (0, 300, 300)
     con = workspace.lake.connect()
     assert count(workspace, "SELECT count(*) FROM requests WHERE latency_ms = 12.5") == 300
-    assert con.execute("SELECT count(DISTINCT row) FROM quarantine WHERE rule = 'conflict'").fetchall() == [(300,)]
+    refused = con.execute("SELECT count(DISTINCT row) FROM quarantine WHERE rule = 'conflict'").fetchall()
+    assert refused == [(300,)]
