@@ -42,12 +42,11 @@ from recops.ingest.staging import VIOLATION, raw_parquet_relation, staged_schema
 from recops.lake import Lake
 from recops.lake.catalog import BatchCounts, SourceFile
 from recops.lake.engine import new_connection
-from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA, new_batch_id
+from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA, new_batch_id, write_parquet
 
 # A batch groups source files up to this many bytes, so small SDK files share one commit.
 BATCH_BYTES = 256 << 20
 BATCH_FILES = 2_000
-ROW_GROUP = 122_880
 DAY_US = 86_400_000_000
 
 Progress = Callable[[str, int], None]  # (what happened, how many source files) → None
@@ -320,8 +319,7 @@ class _Batch:
             part = rows if len(unique) == 1 else rows.filter(pc.equal(days, day))
             date = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
             path = self.lake.data_dir / kind / f"date={date}" / f"part-{batch_id}-0.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(part, path, compression="zstd", row_group_size=ROW_GROUP)
+            write_parquet(part, path)
             written.append(path)
         return written
 

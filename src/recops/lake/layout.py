@@ -26,8 +26,8 @@ QUARANTINE_SCHEMA = pa.schema(
         pa.field("field", pa.string()),
         pa.field("detail", pa.string()),
         # The refused record as JSON text; large_string, since a batch of refused nested
-    # records can pass the 2 GiB a plain string column holds.
-    pa.field("record", pa.large_string()),
+        # records can pass the 2 GiB a plain string column holds.
+        pa.field("record", pa.large_string()),
         pa.field("_batch", pa.string()),
         pa.field("_ingested_at", TIME),
     ]
@@ -53,3 +53,46 @@ def date_of(relative_path: str) -> str:
         if part.startswith("date="):
             return part[len("date=") :]
     raise ValueError(f"no date partition in {relative_path}")
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Parquet column paths worth dictionary-encoding: strings that are labels, not ids.
+
+    Dictionary encoding pays for surfaces, statuses, sources and map keys, and costs time
+    (then falls back) for high-cardinality ids; so every string leaf except ``*_id``.
+    """
+    paths: list[str] = []
+
+    def walk(prefix: str, name: str, dtype: pa.DataType) -> None:
+        path = f"{prefix}{name}"
+        if pa.types.is_map(dtype):
+            walk(f"{path}.key_value.", "key", dtype.key_type)
+            walk(f"{path}.key_value.", "value", dtype.item_type)
+        elif pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+            walk(f"{path}.list.", "element", dtype.value_type)
+        elif pa.types.is_struct(dtype):
+            for child in dtype:
+                walk(f"{path}.", child.name, child.type)
+        elif (pa.types.is_string(dtype) or pa.types.is_large_string(dtype)) and not name.endswith("_id"):
+            paths.append(path)
+
+    for field in schema:
+        walk("", field.name, field.type)
+    return paths
+
+
+ROW_GROUP_ROWS = 122_880
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write one lake file the way every lake file is written (zstd, label dictionaries)."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        table,
+        path,
+        compression="zstd",
+        row_group_size=ROW_GROUP_ROWS,
+        use_dictionary=dictionary_columns(table.schema),
+    )

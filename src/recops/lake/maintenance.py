@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from recops.contract import KINDS
 from recops.lake.catalog import BatchCounts
 from recops.lake.lake import Lake
-from recops.lake.layout import QUARANTINE, new_batch_id
+from recops.lake.layout import QUARANTINE, new_batch_id, write_parquet
 
 SMALL_FILE_BYTES = 64 << 20
 VACUUM_GRACE = timedelta(hours=1)
@@ -55,7 +55,7 @@ def compact(lake: Lake, *, min_files: int) -> CompactionReport:
                 table = pa.concat_tables(
                     [pq.read_table(f) for f in sorted(files)], promote_options="permissive"
                 ).sort_by(_time_column(kind))
-                pq.write_table(table, target, compression="zstd", row_group_size=122_880)
+                write_parquet(table, target)
                 rows = table.num_rows
                 counts = BatchCounts(rows_read=rows, rows_stored=rows)
                 catalog.commit(batch_id, kind, {kind: [target]}, [], counts, removed=files)
