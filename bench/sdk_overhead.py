@@ -3,22 +3,28 @@
     .venv/bin/python bench/sdk_overhead.py            # a table
     .venv/bin/python bench/sdk_overhead.py --json     # the same numbers as JSON
 
+Both writers are measured: ``writer="process"`` (the default: the flusher ships the
+pickled records to a writer process, which converts and writes) and ``writer="thread"``
+(the flusher converts and writes in the host, pausing to hand over the GIL).
+
 1. Caller's cost: ``RequestLogger.log()`` with a realistic 20-candidate request, timed
    call by call (``perf_counter_ns``), beside a bare function with the same signature
-   and arguments, in alternating blocks of the same run. The flusher runs meanwhile, so
-   the times include waiting for the GIL it holds.
+   and arguments, in alternating blocks of the same run; once per writer. The flusher
+   runs meanwhile, so the times include waiting for the GIL it holds.
 2. GIL stalls: a thread that sleeps 1 ms in a loop measures how late it wakes while the
-   flusher converts and writes a backlog of 20,000 records: the time it waited for the
+   logger converts and writes a backlog of 20,000 records: the time it waited for the
    interpreter, plus any time the OS took to schedule it (the "idle" row shows that
    floor). Beside it, the naive way (one ``pa.Table.from_pylist`` per 5,000), and the
-   flusher's own measure: its longest run between two of its GIL-releasing pauses.
+   thread writer's own measure: its longest run between two of its GIL-releasing pauses.
 3. A toy service: ``ThreadingHTTPServer`` on 127.0.0.1, each request scores 20
-   candidates (a little CPU) and returns JSON, with and without logging one request
-   record per call. A load generator in another process sends a fixed rate (open loop,
-   keep-alive connections, 1 s of warm-up not counted) and measures latency; the two
-   variants alternate in rounds, each on a fresh service process, and their latencies
-   are pooled. Per segment: the service's CPU time (and its flusher thread's), and the
-   garbage collections during the measured window.
+   candidates (a little CPU) and returns JSON, without a logger and with each writer,
+   logging one request record per call. A load generator in another process sends a
+   fixed rate (open loop, keep-alive connections, 1 s of warm-up not counted) and
+   measures latency; the three variants take turns in rounds (the order rotating), each
+   on a fresh service process. Reported: pooled percentiles per variant, and the median
+   over rounds of each writer's p99 (p50) divided by the same round's p99 (p50) without a
+   logger. Per segment: the service's CPU time (its flusher thread's, and its writer
+   process's), and the garbage collections during the measured window.
 
 Everything runs on this machine: with 2 CPUs, the load generator and any other job
 compete with the service, which inflates the tail latencies of part 3.
@@ -51,8 +57,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.contract import REQUESTS
-from recops.sdk import RequestLogger
-from recops.sdk import logger as sdk_logger
+from recops.sdk import RequestLogger, _spool
+from recops.sdk.logger import Writer
+
+WRITERS: tuple[Writer, ...] = ("process", "thread")
+ARMS = ("without", *WRITERS)
 
 HOST = "127.0.0.1"
 SOURCES = ("collaborative", "trending", "continue_watching", "similar")
@@ -138,7 +147,7 @@ def percentiles_ms(samples: list[float]) -> dict[str, float]:
 # ----------------------------------------------------------------- 1. caller's cost
 
 
-def caller_cost(calls: int, blocks: int) -> dict[str, Any]:
+def caller_cost(calls: int, blocks: int, writer: Writer) -> dict[str, Any]:
     rng = random.Random(1)
     requests = [make_request(i, rng) for i in range(2000)]
     timings: dict[str, list[int]] = {"bare": [], "log": []}
@@ -146,7 +155,13 @@ def caller_cost(calls: int, blocks: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as spool:
         # As in the issue's example, but a queue that holds the whole run: a tight loop
         # logs far faster than any service would, and a drop is cheaper than a log.
-        logger = RequestLogger(spool, max_queue=calls + 1, batch_size=5_000, flush_interval_s=5.0)
+        logger = RequestLogger(
+            spool,
+            max_queue=calls + 1,
+            batch_size=5_000,
+            flush_interval_s=5.0,
+            writer=writer,
+        )
         functions: tuple[tuple[str, Callable[..., None]], ...] = (("bare", bare), ("log", logger.log))
         per_block = calls // blocks
         for block in range(blocks):
@@ -213,7 +228,7 @@ def _stored_rows(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class _PauseSpy:
-    """Stands in for ``time`` in ``recops.sdk.logger``: times the flusher's holds between pauses."""
+    """Stands in for ``time`` in ``recops.sdk._spool``: times the thread writer's holds between pauses."""
 
     def __init__(self) -> None:
         self.last: float | None = None
@@ -234,26 +249,39 @@ def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
     rng = random.Random(2)
     requests = [make_request(i, rng) for i in range(records)]
     rows = _stored_rows(requests)
-    runs: dict[str, list[dict[str, float]]] = {"idle": [], "flusher": [], "naive_from_pylist": []}
+    runs: dict[str, list[dict[str, float]]] = {
+        "idle": [],
+        "process_writer": [],
+        "thread_writer": [],
+        "naive_from_pylist": [],
+    }
     for _ in range(repeats):
         runs["idle"].append(_probed(lambda: time.sleep(0.3)))
-        with tempfile.TemporaryDirectory() as spool:
-            logger = RequestLogger(spool, max_queue=records + 1, batch_size=5_000, flush_interval_s=3600)
-            logger._io_lock.acquire()  # hold the flusher back while the backlog is logged
-            for r in requests:
-                logger.log(**r)
+        for writer in WRITERS:
+            with tempfile.TemporaryDirectory() as spool:
+                logger = RequestLogger(
+                    spool,
+                    max_queue=records + 1,
+                    batch_size=5_000,
+                    flush_interval_s=3600,
+                    writer=writer,
+                )
+                logger._io_lock.acquire()  # hold the flusher back while the backlog is logged
+                for r in requests:
+                    logger.log(**r)
 
-            def flush_backlog(logger: RequestLogger = logger) -> None:
-                logger._io_lock.release()
-                logger.close(timeout_s=None)
+                def flush_backlog(logger: RequestLogger = logger) -> None:
+                    logger._io_lock.release()
+                    logger.close(timeout_s=None)
 
-            spy = _PauseSpy()
-            setattr(sdk_logger, "time", spy)  # noqa: B010 - a bench-only spy
-            try:
-                runs["flusher"].append(_probed(flush_backlog) | {"hold_max_ms": spy.longest * 1000})
-            finally:
-                setattr(sdk_logger, "time", time)  # noqa: B010
-            assert logger.stats.written == records, logger.stats
+                spy = _PauseSpy()
+                setattr(_spool, "time", spy)  # noqa: B010 - a bench-only spy
+                try:
+                    run = _probed(flush_backlog)
+                finally:
+                    setattr(_spool, "time", time)  # noqa: B010
+                runs[f"{writer}_writer"].append(run | {"hold_max_ms": spy.longest * 1000})
+                assert logger.stats.written == records, logger.stats
         with tempfile.TemporaryDirectory() as spool:
 
             def write_all(spool: str = spool) -> None:
@@ -275,7 +303,7 @@ def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
         }
         for name, rs in runs.items()
     }
-    result["flusher"]["hold_max_ms"] = max(r["hold_max_ms"] for r in runs["flusher"])
+    result["thread_writer"]["hold_max_ms"] = max(r["hold_max_ms"] for r in runs["thread_writer"])
     return result | {"records": records, "repeats": repeats}
 
 
@@ -287,11 +315,13 @@ DIM = 16
 
 
 class _Service:
-    def __init__(self, spool: str | None) -> None:
+    def __init__(self, spool: str | None, writer: Writer) -> None:
         rng = random.Random(3)
         self.items = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(ITEMS)]
         self.rng = rng
-        self.logger = RequestLogger(spool) if spool else None
+        self.logger = RequestLogger(spool, writer=writer) if spool else None
+        if self.logger is not None:
+            self.logger.flush()  # steady state: a writer process has started (imported pyarrow)
         self.count = 0
 
     def recommend(self, user: int) -> bytes:
@@ -376,9 +406,9 @@ def _thread_cpu_s(name: str) -> float | None:
     return None
 
 
-def serve(spool: str | None) -> None:
+def serve(spool: str | None, writer: Writer) -> None:
     """Run the toy service until stdin closes; print its port, then its stats."""
-    service = _Service(spool)
+    service = _Service(spool, writer)
     gc_pauses = _gc_pauses()
 
     class Handler(BaseHTTPRequestHandler):
@@ -409,6 +439,7 @@ def serve(spool: str | None) -> None:
     if service.logger is not None:
         service.logger.close(timeout_s=None)
         stats = vars(service.logger.stats)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the writer process, reaped by close()
     print(
         json.dumps(
             {
@@ -416,6 +447,7 @@ def serve(spool: str | None) -> None:
                 "sys_s": usage.ru_stime,
                 "ctx_switches": usage.ru_nvcsw + usage.ru_nivcsw,
                 "flusher_cpu_s": flusher_cpu_s,
+                "writer_process_cpu_s": children.ru_utime + children.ru_stime,
                 "logger": stats,
                 "gc_events": gc_pauses,
             }
@@ -493,8 +525,10 @@ def load(port: int, rps: float, seconds: float, warmup_s: float, connections: in
     print(json.dumps(asyncio.run(_load(port, rps, seconds, warmup_s, connections))), flush=True)
 
 
-def _segment(with_logger: bool, args: argparse.Namespace, spool: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--serve"] + (["--spool", spool] if with_logger else [])
+def _segment(arm: str, args: argparse.Namespace, spool: str) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--serve"]
+    if arm != "without":
+        command += ["--spool", spool, "--writer", arm]
     service = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert service.stdout is not None and service.stdin is not None
@@ -515,23 +549,22 @@ def _segment(with_logger: bool, args: argparse.Namespace, spool: str) -> dict[st
 
 
 def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
-    pooled: dict[str, dict[str, list[float]]] = {
-        "without": {"latencies": [], "from_schedule": []},
-        "with": {"latencies": [], "from_schedule": []},
-    }
+    pooled: dict[str, dict[str, list[float]]] = {arm: {"latencies": [], "from_schedule": []} for arm in ARMS}
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as spool:
         for round_ in range(args.rounds):
-            order = ("without", "with") if round_ % 2 == 0 else ("with", "without")
+            order = ARMS[round_ % len(ARMS) :] + ARMS[: round_ % len(ARMS)]
             for arm in order:
-                result = _segment(arm == "with", args, spool)
+                result = _segment(arm, args, spool)
                 for key in ("latencies", "from_schedule"):
                     pooled[arm][key].extend(result[key])
+                latency = percentiles_ms(result["latencies"])
                 rounds.append(
                     {
                         "round": round_,
                         "arm": arm,
-                        "p99_ms": percentiles_ms(result["latencies"])["p99_ms"],
+                        "p50_ms": latency["p50_ms"],
+                        "p99_ms": latency["p99_ms"],
                         "errors": result["errors"],
                         "loader_cpu_s": result["loader_cpu_s"],
                         "rps_achieved": result["rps_achieved"],
@@ -539,6 +572,7 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
                         "service_sys_s": result["service"]["sys_s"],
                         "service_ctx_switches": result["service"]["ctx_switches"],
                         "flusher_cpu_s": result["service"]["flusher_cpu_s"],
+                        "writer_process_cpu_s": result["service"]["writer_process_cpu_s"],
                         "logger": result["service"]["logger"],
                         "gc": gc_summary(result["service"]["gc_events"], result["window"]),
                     }
@@ -550,11 +584,21 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
             "latency": percentiles_ms(pooled[arm]["latencies"]),
             "latency_from_schedule": percentiles_ms(pooled[arm]["from_schedule"]),
             "service_cpu_s": sum(r["service_cpu_s"] for r in rounds if r["arm"] == arm),
+            "writer_process_cpu_s": sum(r["writer_process_cpu_s"] for r in rounds if r["arm"] == arm),
         }
-        for arm in ("without", "with")
+        for arm in ARMS
     }
-    summary["p99_ratio"] = summary["with"]["latency"]["p99_ms"] / summary["without"]["latency"]["p99_ms"]
-    summary["p50_ratio"] = summary["with"]["latency"]["p50_ms"] / summary["without"]["latency"]["p50_ms"]
+    by_round = {(r["round"], r["arm"]): r for r in rounds}
+    for writer in WRITERS:
+        for q in ("p50", "p99"):
+            ratios = [
+                by_round[(i, writer)][f"{q}_ms"] / by_round[(i, "without")][f"{q}_ms"]
+                for i in range(args.rounds)
+            ]
+            summary[writer][f"{q}_ratios"] = ratios
+            summary[writer][f"{q}_ratio_median"] = statistics.median(ratios)
+            pooled_ratio = summary[writer]["latency"][f"{q}_ms"] / summary["without"]["latency"][f"{q}_ms"]
+            summary[writer][f"{q}_ratio_pooled"] = pooled_ratio
     summary["rounds"] = rounds
     summary["files_written"] = len(files)
     summary["rows_written"] = rows_written
@@ -577,23 +621,28 @@ def print_table(report: dict[str, Any]) -> None:
         f"{machine['cpus']} CPUs; load average {machine['load_average_at_start'][0]:.2f} at start,"
         f" {machine['load_average_at_end'][0]:.2f} at end (other jobs on the machine skew part 3)\n"
     )
-    cost = report["caller_cost"]
-    print(f"1. caller's cost per call ({cost['log']['calls']:,} calls each, 20 candidates)")
-    print(f"   {'':14} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10}")
-    for name in ("bare", "log"):
-        c = cost[name]
-        label = "bare call" if name == "bare" else "logger.log()"
-        print(f"   {label:14} {c['mean_us']:9.2f} {c['p50_us']:9.2f} {c['p99_us']:9.2f} {c['max_us']:10.1f}")
-    print(f"   ratio log/bare: mean {cost['ratio_mean']:.1f}x, p99 {cost['ratio_p99']:.1f}x")
-    print(f"   logger stats: {cost['logger_stats']}")
-    gil = report["gil_stalls"]
-    print(f"\n2. GIL stalls seen by a 1 ms sleeper while {gil['records']:,} records are written")
-    print(f"   {'':20} {'work ms':>9} {'stall p99 ms':>13} {'stall max ms':>13}")
-    for name in ("idle", "flusher", "naive_from_pylist"):
-        g = gil[name]
-        print(f"   {name:20} {g['work_ms']:9.1f} {g['stall_p99_ms']:13.2f} {g['stall_max_ms']:13.2f}")
-    hold = gil["flusher"]["hold_max_ms"]
-    print(f"   flusher's longest run between two of its GIL-releasing pauses (converting): {hold:.2f} ms")
+    for writer in WRITERS if "caller_cost" in report else ():
+        cost = report["caller_cost"][writer]
+        print(
+            f"1. caller's cost per call, writer={writer} ({cost['log']['calls']:,} calls each, 20 candidates)"
+        )
+        print(f"   {'':14} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10}")
+        for name in ("bare", "log"):
+            c = cost[name]
+            label = "bare call" if name == "bare" else "logger.log()"
+            print(
+                f"   {label:14} {c['mean_us']:9.2f} {c['p50_us']:9.2f} {c['p99_us']:9.2f} {c['max_us']:10.1f}"
+            )
+        print(f"   ratio log/bare: mean {cost['ratio_mean']:.1f}x, p99 {cost['ratio_p99']:.1f}x")
+        print(f"   logger stats: {cost['logger_stats']}")
+    if (gil := report.get("gil_stalls")) is not None:
+        print(f"\n2. GIL stalls seen by a 1 ms sleeper while {gil['records']:,} records are written")
+        print(f"   {'':20} {'work ms':>9} {'stall p99 ms':>13} {'stall max ms':>13}")
+        for name in ("idle", "process_writer", "thread_writer", "naive_from_pylist"):
+            g = gil[name]
+            print(f"   {name:20} {g['work_ms']:9.1f} {g['stall_p99_ms']:13.2f} {g['stall_max_ms']:13.2f}")
+        hold = gil["thread_writer"]["hold_max_ms"]
+        print(f"   thread writer's longest run between two GIL-releasing pauses (converting): {hold:.2f} ms")
     if "http" not in report:
         return
     http = report["http"]
@@ -602,29 +651,46 @@ def print_table(report: dict[str, Any]) -> None:
         f"\n3. toy HTTP service at {cfg['rps']} req/s, {cfg['rounds']} rounds x {cfg['seconds_per_segment']}s"
         f" per variant, {cfg['connections']} keep-alive connections, {cfg['cpus']} CPUs"
     )
-    print(f"   {'':16} {'n':>7} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'CPU s':>7}")
-    for arm in ("without", "with"):
+    print(
+        f"   {'':16} {'n':>7} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'CPU s':>7}"
+        f" {'writer CPU s':>13}"
+    )
+    for arm in ARMS:
         lat = http[arm]["latency"]
+        label = "no logger" if arm == "without" else f"{arm} writer"
         print(
-            f"   {arm + ' logger':16} {lat['n']:7d} {lat['p50_ms']:8.3f} {lat['p99_ms']:8.3f}"
+            f"   {label:16} {lat['n']:7d} {lat['p50_ms']:8.3f} {lat['p99_ms']:8.3f}"
             f" {lat['p999_ms']:9.3f} {lat['max_ms']:8.2f} {http[arm]['service_cpu_s']:7.1f}"
+            f" {http[arm]['writer_process_cpu_s']:13.1f}"
         )
-    print(f"   p99 with/without: {http['p99_ratio']:.3f}  (p50: {http['p50_ratio']:.3f})")
-    print("   segments: p99 ms | service CPU s (flusher thread) | GC runs gen0/gen1/gen2, longest pause ms")
+    for writer in WRITERS:
+        w = http[writer]
+        per_round = " ".join(f"{r:.2f}" for r in w["p99_ratios"])
+        print(
+            f"   {writer} writer / no logger: p99 median of rounds {w['p99_ratio_median']:.3f}"
+            f" (pooled {w['p99_ratio_pooled']:.3f}; rounds {per_round}),"
+            f" p50 median {w['p50_ratio_median']:.3f}"
+        )
+    print(
+        "   segments: p50 ms, p99 ms | service CPU s (flusher thread) [writer process] |"
+        " GC runs gen0/gen1/gen2, longest pause ms"
+    )
     for r in http["rounds"]:
         gc_ = r["gc"]
         flusher = f"({r['flusher_cpu_s']:.2f})" if r["flusher_cpu_s"] is not None else ""
+        child = f"[{r['writer_process_cpu_s']:.2f}]" if r["arm"] == "process" else ""
         runs = "/".join(str(n) for n in gc_["count"])
         print(
-            f"     {r['arm']:8} {r['p99_ms']:7.2f} | {r['service_cpu_s']:5.2f} {flusher:>6} | {runs:>9},"
-            f" {gc_['max_ms']:.1f}"
+            f"     {r['round']} {r['arm']:8} {r['p50_ms']:6.2f} {r['p99_ms']:7.2f}"
+            f" | {r['service_cpu_s']:5.2f}"
+            f" {flusher:>6} {child:>6} | {runs:>9}, {gc_['max_ms']:.1f}"
         )
     errors = sum(r["errors"] for r in http["rounds"])
     logged = [r["logger"] for r in http["rounds"] if r["logger"]]
     print(
         f"   errors {errors}; logged {sum(s['logged'] for s in logged):,}, dropped"
-        f" {sum(s['dropped'] for s in logged)}, written {http['rows_written']:,} rows"
-        f" in {http['files_written']} files"
+        f" {sum(s['dropped'] for s in logged)}, logger errors {sum(s['errors'] for s in logged)},"
+        f" written {http['rows_written']:,} rows in {http['files_written']} files"
     )
 
 
@@ -634,24 +700,25 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200_000, help="calls per function (part 1)")
     parser.add_argument("--rps", type=float, default=2000)
     parser.add_argument("--seconds", type=float, default=5, help="measured seconds per segment")
-    parser.add_argument("--rounds", type=int, default=4, help="segments per variant")
+    parser.add_argument("--rounds", type=int, default=5, help="segments per variant")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--only-http", action="store_true", help="skip parts 1 and 2")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--spool", help=argparse.SUPPRESS)
+    parser.add_argument("--writer", default="process", choices=WRITERS, help=argparse.SUPPRESS)
     parser.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.spool)
+        serve(args.spool, args.writer)
         return
     if args.load:
         load(args.load, args.rps, args.seconds, 1.0, args.connections)
         return
-    report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
-        "caller_cost": caller_cost(args.calls, blocks=10),
-        "gil_stalls": gil_stalls(20_000, repeats=3),
-    }
+    report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}}
+    if not args.only_http:
+        report["caller_cost"] = {writer: caller_cost(args.calls, 10, writer) for writer in WRITERS}
+        report["gil_stalls"] = gil_stalls(20_000, repeats=3)
     if not args.skip_http:
         report["http"] = http_overhead(args)
     report["machine"]["load_average_at_end"] = os.getloadavg()

@@ -1,4 +1,4 @@
-"""Serving-side loggers: records go to a bounded queue, a background thread writes Parquet.
+"""Serving-side loggers: records go to a bounded queue, then to Parquet files off the request path.
 
 The serving thread decides sampling, flattens the record into a tuple of plain values,
 pickles that into one ``bytes`` object and appends it to a list under a lock: about
@@ -6,18 +6,27 @@ pickles that into one ``bytes`` object and appends it to a list under a lock: ab
 record and counts it), and nothing left for the garbage collector to see (``_arrow``
 says why that matters).
 
-A flusher thread converts what is queued to Arrow in the stored schema of the kind
-every ``CONVERT_EVERY_S`` while records come in, and writes ``batch_size`` converted
-rows a file into the spool folder: under a hidden temporary name first, then renamed,
-so a watcher (``recops ingest --watch DIR``) only ever sees complete files.
+A flusher thread takes what is queued every ``CONVERT_EVERY_S`` while records come in.
+What happens next depends on the logger's ``writer``:
 
-The conversion runs in the host process and so competes for the GIL with the
-service's own threads. It is built column by column, ``chunk_size`` records at a time,
-and sleeps ``pause_s`` (handing the GIL to waiting threads) whenever it has held the
-GIL for ``HOLD_BUDGET_S``: a host thread waits about a millisecond at most, instead of
-the tens of milliseconds of one ``pa.Table.from_pylist`` over a batch. Parquet
-encoding releases the GIL. ``bench/sdk_overhead.py`` measures the caller's cost, these
-stalls and the effect on a service's latency.
+- ``"process"`` (the default): the flusher ships the pickled records as they are, in
+  frames over a pipe, to a writer process the logger started (``_writer``), which
+  converts them to Arrow and writes the files. Writing to a pipe releases the GIL, so
+  the host pays little more than the caller's snapshot: converting a record takes
+  tens of microseconds of interpreter time, which in the host competes with the
+  service's own threads for the GIL. The writer exits when its host does (its pipe
+  ends); if it dies, what it had not written is counted in ``stats.errors``, it is
+  started again once, and after a second death the logger writes in-process.
+- ``"thread"``: the flusher converts and writes in the host process. The conversion
+  is built column by column, ``chunk_size`` records at a time, and sleeps ``pause_s``
+  (handing the GIL to waiting threads) whenever it has held the GIL for
+  ``HOLD_BUDGET_S``: a host thread waits about a millisecond at most, instead of the
+  tens of milliseconds of one ``pa.Table.from_pylist`` over a batch.
+
+Both writers share the conversion and file code (``_spool``): ``batch_size`` converted
+rows a file, written under a hidden temporary name first, then renamed, so a watcher
+(``recops ingest --watch DIR``) only ever sees complete files. ``bench/sdk_overhead.py``
+measures the caller's cost, the GIL stalls and the effect on a service's latency.
 """
 
 from __future__ import annotations
@@ -34,16 +43,19 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypedDict, Unpack
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from recops.contract import OUTCOMES, REQUESTS, RecordKind, get_kind
 from recops.sdk import _arrow
 from recops.sdk._arrow import caller_time, flat_candidates, flat_map, flat_time_map
+from recops.sdk._spool import HOLD_BUDGET_S as HOLD_BUDGET_S
+from recops.sdk._spool import Spool
+from recops.sdk._writer import FRAME_RECORDS, Settings, WriterProcess
 from recops.sdk.sampling import CRC_SPACE, crc, threshold
 
 _log = logging.getLogger("recops.sdk")
@@ -52,18 +64,20 @@ _log = logging.getLogger("recops.sdk")
 #: (about ten tuples a record) stay under the collector's threshold of 700 allocations,
 #: enough to amortize the per-column calls.
 DEFAULT_CHUNK_SIZE = 64
-#: Sleep that hands the GIL to waiting host threads...
+#: Sleep that hands the GIL to waiting host threads while converting in-process, once
+#: the flusher has held it for ``HOLD_BUDGET_S``.
 DEFAULT_PAUSE_S = 0.0005
-#: ...taken between two columns once the flusher has held the GIL this long.
-HOLD_BUDGET_S = 0.0005
-#: While records come in, the flusher converts them this often: steps of a few hundred
+#: While records come in, the flusher takes them this often: steps of a few hundred
 #: records at 2,000/s (smaller ones cost more per record), in little memory (a queued
 #: request with 20 candidates is about 1 kB).
 CONVERT_EVERY_S = 0.2
-#: With nothing to convert, the flusher wakes up less and less often, down to this.
+#: With nothing to take, the flusher wakes up less and less often, down to this.
 IDLE_WAIT_S = 0.5
+#: Times a writer process that died is started again before writing in-process.
+WRITER_RESTARTS = 1
 
 Time = datetime | float | str
+Writer = Literal["process", "thread"]
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,9 @@ class LoggerStats:
         dropped: records refused because the queue was full (or the logger closed).
         written: records written to Parquet files.
         files: Parquet files written.
-        errors: records that could not be converted or written (see the warning
-            logged on ``recops.sdk`` the first time).
+        errors: records that could not be converted or written, or that a writer
+            process took and died before writing (see the warning logged on
+            ``recops.sdk`` the first time).
     """
 
     logged: int = 0
@@ -97,6 +112,7 @@ class LoggerOptions(TypedDict, total=False):
     flush_interval_s: float
     chunk_size: int
     pause_s: float
+    writer: Writer
 
 
 class RecordLogger:
@@ -107,28 +123,31 @@ class RecordLogger:
     context manager, and is closed at interpreter exit if not before. Logged values are
     copied at once (flattened and pickled), so the caller may reuse its dicts; a record
     holding a value pickle refuses (an object of a local class, say) is kept by
-    reference until it is converted. A map that is not a mapping, or a candidate that
-    is not one, makes the record an error at once; other bad values are found by the
-    flusher. Errors never raise into the caller: they are counted in ``stats.errors``
-    and the first is logged on ``recops.sdk``. After ``os.fork()`` the child starts
-    with an empty queue and its own flusher.
+    reference until it is converted (in the host, even with a writer process). A map
+    that is not a mapping, or a candidate that is not one, makes the record an error at
+    once; other bad values are found by the writer. Errors never raise into the caller:
+    they are counted in ``stats.errors`` and the first is logged on ``recops.sdk``.
+    After ``os.fork()`` the child starts with an empty queue, its own flusher and its
+    own writer process.
 
     Args:
         directory: the spool folder (created if missing); files are named
-            ``<kind>-<host>-<pid>-<token>-<seq>.parquet``.
+            ``<kind>-<host>-<pid>-<token>-<seq>.parquet`` (the host's pid).
         kind: the record kind, by name (``"requests"``, ``"outcomes"``, ...) or object.
         sample_rate: share of request ids kept (see ``recops.sdk.keep``); below 1 only
             for kinds with a ``request_id``.
         max_queue: records waiting for the flusher beyond which new ones are dropped
             (and counted); a queued request with 20 candidates takes about 1.2 kB.
-            Converted records then wait for their file in Arrow form.
+            Converted records then wait for their file in Arrow form (in the writer).
         batch_size: records per file; a file is written as soon as this many are
             converted.
         flush_interval_s: a file is written at least this often while there are
             records (and on ``flush()``, ``close()`` and at exit).
         chunk_size: records unpickled and converted to Arrow at a time.
-        pause_s: the flusher's sleep once it has held the GIL for ``HOLD_BUDGET_S``,
-            which lets the host's threads run.
+        pause_s: with ``writer="thread"``, the flusher's sleep once it has held the
+            GIL for ``HOLD_BUDGET_S``, which lets the host's threads run.
+        writer: ``"process"`` converts and writes in a writer process (started with
+            ``sys.executable``), ``"thread"`` in the host's flusher thread.
 
     Raises:
         ValueError: for an option out of range.
@@ -147,6 +166,7 @@ class RecordLogger:
         flush_interval_s: float = 5.0,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         pause_s: float = DEFAULT_PAUSE_S,
+        writer: Writer = "process",
     ) -> None:
         self._kind = kind if isinstance(kind, RecordKind) else get_kind(kind)
         self._names = frozenset(f.name for f in self._kind.fields)
@@ -162,17 +182,21 @@ class RecordLogger:
                 raise ValueError(f"{name} must be at least 1, got {value!r}")
         if not flush_interval_s > 0 or not pause_s >= 0:
             raise ValueError("flush_interval_s must be > 0 and pause_s >= 0")
+        if writer not in ("process", "thread"):
+            raise ValueError(f"writer must be 'process' or 'thread', got {writer!r}")
         self._max_queue = max_queue
         self._batch_size = batch_size
         self._flush_interval_s = flush_interval_s
         self._chunk_size = chunk_size
         self._pause_s = pause_s
+        self._writer = writer
         self._directory = Path(directory)
         self._directory.mkdir(parents=True, exist_ok=True)
-        # pyarrow imports pandas (if installed) on its first conversion from Python
-        # objects: a few hundred ms of CPU, better spent here at start-up than in the
-        # flusher while the service serves.
-        pa.array([], type=pa.string())
+        if writer == "thread":
+            # pyarrow imports pandas (if installed) on its first conversion from Python
+            # objects: a few hundred ms of CPU, better spent here at start-up than in the
+            # flusher while the service serves (the writer process does it itself).
+            pa.array([], type=pa.string())
         self._closed = False
         self._reset()
         atexit.register(self.close)
@@ -180,23 +204,46 @@ class RecordLogger:
 
     def _reset(self) -> None:
         """Set up the queue, counters and flusher thread (at start and in a forked child)."""
-        self._lock = threading.Lock()  # guards the queue, _closed and the counters
-        self._io_lock = threading.Lock()  # one writer at a time (flusher or flush())
+        first = not hasattr(self, "_thread")  # else in a forked child
+        inherited: WriterProcess | None = getattr(self, "_child", None)
+        if inherited is not None:  # a forked child: the writer is its parent's
+            inherited.forget()
+        self._lock = threading.Lock()  # guards the queue, _closed, _child and the counters
+        self._io_lock = threading.Lock()  # one thread at a time takes the queue and writes
         self._wake = threading.Event()
         self._queue: list[_arrow.Queued] = []
-        self._pending: list[pa.Table] = []  # converted, waiting for a file
-        self._pending_rows = 0
         self._logged = self._sampled_out = self._dropped = 0
+        # errors of records refused at once, and what writer processes that died did
         self._written = self._files = self._errors = 0
         self._warned: set[str] = set()
         host = re.sub(r"[^A-Za-z0-9_.]+", "_", socket.gethostname()) or "host"
-        self._file_prefix = f"{self._kind.name}-{host}-{os.getpid()}-{secrets.token_hex(3)}-"
-        self._seq = 0
+        self._host_prefix = f"{self._kind.name}-{host}-{os.getpid()}-"
+        # The in-process writer: all records with writer="thread" (or after the writer
+        # process failed), else the few that pickle refused, on their way to the writer.
+        self._spool = Spool(
+            self._kind,
+            self._directory,
+            self._new_prefix(),
+            batch_size=self._batch_size,
+            chunk_size=self._chunk_size,
+            lock=self._lock,
+            warn=self._warn_once,
+            pause_s=self._pause_s,
+        )
+        self._child: WriterProcess | None = None
+        self._restarts = 0
+        # In a forked child, the flusher starts the writer (not in an at-fork handler).
+        self._start_in_flusher = not first and self._writer == "process"
+        if first and self._writer == "process":
+            self._start_writer()
         self._thread = threading.Thread(
             target=self._run, name=f"recops-{self._kind.name}-flusher", daemon=True
         )
         if not self._closed:
             self._thread.start()
+
+    def _new_prefix(self) -> str:
+        return f"{self._host_prefix}{secrets.token_hex(3)}-"
 
     # -- caller side: O(1), never blocks on I/O, never raises on a full queue --------
 
@@ -253,6 +300,9 @@ class RecordLogger:
     # -- flusher side --------------------------------------------------------------
 
     def _run(self) -> None:
+        if self._start_in_flusher:
+            with self._io_lock:
+                self._start_writer()
         next_file = time.monotonic() + self._flush_interval_s
         wait = CONVERT_EVERY_S
         while True:
@@ -262,96 +312,149 @@ class RecordLogger:
             wait = CONVERT_EVERY_S if self._queue else min(2 * wait, IDLE_WAIT_S)
             try:
                 with self._io_lock:
-                    self._convert_queued()
-                    if closed or time.monotonic() >= next_file:
-                        self._write_pending(everything=True)
+                    self._check_writer()
+                    self._take_queued()
+                    in_process = self._child is None  # else the writer process keeps time
+                    if closed:
+                        self._finish()
+                    elif time.monotonic() >= next_file:
+                        if in_process:
+                            self._spool.write(everything=True)
                         next_file = time.monotonic() + self._flush_interval_s
-                    elif self._pending_rows >= self._batch_size:
-                        self._write_pending(everything=False)
+                    elif in_process and self._spool.pending_rows >= self._batch_size:
+                        self._spool.write(everything=False)
             except Exception as exc:  # pragma: no cover - the steps catch what they expect
                 self._warn_once("flusher", "recops: flusher error: %r", exc)
             if closed:
                 return
 
-    def flush(self) -> None:
-        """Convert and write every queued record now, on the calling thread."""
-        with self._io_lock:
-            self._convert_queued()
-            self._write_pending(everything=True)
+    def flush(self, timeout_s: float | None = 30.0) -> None:
+        """Write every queued record now (in-process: on the calling thread).
 
-    def _convert_queued(self) -> None:
-        """Take the queue and convert it to Arrow, kept in ``_pending`` until a file is written."""
+        With a writer process, waits until it has written them (or ``timeout_s``).
+        """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._io_lock:
+            self._check_writer()
+            self._take_queued()
+            token = 0
+            while (child := self._child) is not None:
+                try:
+                    token = child.request_flush()
+                    break
+                except OSError:
+                    self._writer_died()
+            if child is None:
+                self._spool.write(everything=True)
+                return
+        child.wait_for(lambda: child.flushed >= token, deadline)
+        with self._io_lock:
+            self._check_writer()
+
+    def _take_queued(self) -> None:
+        """Take the queue: ship it to the writer process, or convert it here (``_io_lock`` held)."""
         with self._lock:
             queued, self._queue = self._queue, []
         if not queued:
             return
-        held_since = time.perf_counter()
-
-        def pause_if_held_long() -> None:
-            nonlocal held_since
-            if time.perf_counter() - held_since >= HOLD_BUDGET_S:
-                time.sleep(self._pause_s)
-                held_since = time.perf_counter()
-
-        batches: list[pa.RecordBatch] = []
-        bad = 0
-        for start in range(0, len(queued), self._chunk_size):
-            pause_if_held_long()
-            chunk = queued[start : start + self._chunk_size]
-            try:
-                batches.append(_arrow.build_batch(self._kind, chunk, pause_if_held_long))
-                continue
-            except Exception:  # find the bad records one by one
-                pass
-            for record in chunk:
-                pause_if_held_long()
-                try:
-                    batches.append(_arrow.build_batch(self._kind, [record]))
-                except Exception as exc:
-                    bad += 1
-                    self._warn_once(
-                        "record", "recops: dropped a %s that cannot be stored: %r", self._kind.record, exc
-                    )
-        if batches:
-            # One contiguous table per step rather than a batch per chunk: fewer Python
-            # objects to keep, fewer chunks to write (the copy releases the GIL).
-            step = pa.Table.from_batches(batches, schema=_arrow.stored_schema(self._kind)).combine_chunks()
-            self._pending.append(step)
-            self._pending_rows += step.num_rows
-        if bad:
-            with self._lock:
-                self._errors += bad
-
-    def _write_pending(self, *, everything: bool) -> None:
-        """Write the converted rows, ``batch_size`` a file; keep a partial file's worth unless asked."""
-        if not self._pending_rows:
+        if self._child is None:
+            self._spool.convert(queued)
             return
-        table = pa.concat_tables(self._pending)
-        rows = table.num_rows
-        end = rows if everything else rows - rows % self._batch_size
-        for start in range(0, end, self._batch_size):
-            self._write_file(table.slice(start, min(self._batch_size, end - start)))
-        rest = table.slice(end)
-        self._pending = [rest] if rest.num_rows else []
-        self._pending_rows = rest.num_rows
+        # Frames in the order logged: runs of pickled records, and the rare records pickle
+        # refused, converted here and shipped in Arrow form.
+        frames: list[list[bytes] | pa.Table] = []
+        if all(type(q) is bytes for q in queued):
+            packed: list[bytes] = queued  # type: ignore[assignment]
+            frames.extend(packed[i : i + FRAME_RECORDS] for i in range(0, len(packed), FRAME_RECORDS))
+        else:
+            for is_packed, run in groupby(queued, key=lambda q: type(q) is bytes):
+                if is_packed:
+                    frames.append(list(run))
+                else:
+                    self._spool.convert(list(run))
+                    if (table := self._spool.take()) is not None:
+                        frames.append(table)
+        sent = 0
+        while (child := self._child) is not None:
+            try:
+                while sent < len(frames):
+                    frame = frames[sent]
+                    sent += 1  # a frame the writer dies on is lost (and counted)
+                    if isinstance(frame, list):
+                        child.send_records(frame)
+                    else:
+                        child.send_table(frame)
+                return
+            except OSError:
+                self._writer_died()
+        for frame in frames[sent:]:  # writing in this process from now on
+            if isinstance(frame, list):
+                self._spool.convert(frame)
+            else:
+                self._spool.add(frame)
 
-    def _write_file(self, table: pa.Table) -> None:
-        self._seq += 1
-        path = self._directory / f"{self._file_prefix}{self._seq:06d}.parquet"
-        tmp = path.with_name(f".{path.name}.tmp")  # invisible to the watcher
+    def _finish(self) -> None:
+        """Tell the writer process to finish, or write what is converted (``_io_lock`` held)."""
+        if self._child is not None:
+            self._child.finish()
+        else:
+            self._spool.write(everything=True)
+
+    # -- the writer process (``_io_lock`` held) ----------------------------------------
+
+    def _start_writer(self) -> None:
+        settings = Settings(
+            self._kind,
+            str(self._directory),
+            self._new_prefix(),
+            self._batch_size,
+            self._chunk_size,
+            self._flush_interval_s,
+        )
         try:
-            # Dictionary encoding would double the time to write a transient file.
-            pq.write_table(table, tmp, use_dictionary=False)  # releases the GIL while it encodes
-            os.replace(tmp, path)
+            child = WriterProcess(settings, self._warn_once)
         except Exception as exc:
-            self._warn_once("write", "recops: could not write %s: %r", path, exc)
-            tmp.unlink(missing_ok=True)
-            with self._lock:
-                self._errors += table.num_rows
+            message = "recops: could not start a writer process (%r); writing in-process"
+            self._warn_once("writer", message, exc)
             return
         with self._lock:
-            self._written += table.num_rows
-            self._files += 1
+            self._child = child
+
+    def _check_writer(self) -> None:
+        """Read the writer's reports; handle its death."""
+        child = self._child
+        if child is not None:
+            child.poll()
+            if child.gone and not child.done:
+                self._writer_died()
+
+    def _writer_died(self) -> None:
+        """Count what the writer process had not written, then restart it once or write in-process."""
+        child = self._child
+        assert child is not None
+        child.poll()
+        code = child.close(timeout_s=1.0)
+        with self._lock:
+            written, files, errors = child.counts
+            lost = child.lost
+            self._written += written
+            self._files += files
+            self._errors += errors + lost
+            self._child = None
+        restart = self._restarts < WRITER_RESTARTS and not self._closed
+        self._warn_once(
+            "writer" if restart else "writer-fallback",
+            "recops: the %s writer process %s exited (code %s); %s records it had not written"
+            " are counted as errors; %s",
+            self._kind.name,
+            child.pid,
+            code,
+            lost,
+            "starting another" if restart else "writing in this process from now on",
+        )
+        if restart:
+            self._restarts += 1
+            self._start_writer()
 
     def _warn_once(self, what: str, message: str, *args: object) -> None:
         if what not in self._warned:
@@ -361,24 +464,44 @@ class RecordLogger:
     # -- lifecycle -----------------------------------------------------------------
 
     def close(self, timeout_s: float | None = 30.0) -> None:
-        """Flush what is queued and stop the flusher. Later records are dropped.
+        """Flush what is queued and stop the flusher (and the writer process). Later records are dropped.
 
-        Safe to call more than once; called at interpreter exit.
+        Safe to call more than once; called at interpreter exit. Never raises.
 
         Args:
             timeout_s: how long to wait for the final flush (None: as long as it takes).
         """
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._lock:
             self._closed = True
         self._wake.set()
         thread = self._thread
-        if thread.is_alive() and thread is not threading.current_thread():
-            thread.join(timeout_s)
-        if not thread.is_alive() and (self._queue or self._pending_rows):
-            self.flush()  # the flusher is gone (never started, or ended): do it here
+        try:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout_s)
+            if not thread.is_alive():
+                with self._io_lock:  # the flusher is gone (never started, or ended): finish here
+                    self._check_writer()
+                    self._take_queued()
+                    self._finish()
+            if (child := self._child) is not None:
+                self._wait_for_writer(child, deadline)
+        except Exception as exc:  # pragma: no cover - never raise into the host
+            self._warn_once("close", "recops: error while closing the %s logger: %r", self._kind.name, exc)
         atexit.unregister(self.close)
-        if thread.is_alive():
-            _log.warning("recops: %s flusher still busy after %ss", self._kind.name, timeout_s)
+        child = self._child
+        if thread.is_alive() or (child is not None and not child.done):
+            _log.warning("recops: %s logger still busy after %ss", self._kind.name, timeout_s)
+
+    def _wait_for_writer(self, child: WriterProcess, deadline: float | None) -> None:
+        """Wait for the writer process to write everything and exit (after ``_finish``)."""
+        if child.wait_for(lambda: child.done, deadline):
+            child.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        elif child.gone:  # it died while finishing: write what is left here
+            with self._io_lock:
+                self._writer_died()
+                self._take_queued()
+                self._finish()
 
     def __enter__(self) -> Self:
         return self
@@ -394,14 +517,20 @@ class RecordLogger:
     @property
     def stats(self) -> LoggerStats:
         """A consistent snapshot of the counters."""
+        child = self._child
+        if child is not None:
+            child.poll()  # the writer's latest reports
         with self._lock:
+            spool = self._spool
+            child = self._child
+            written, files, errors = child.counts if child is not None else (0, 0, 0)
             return LoggerStats(
                 logged=self._logged,
                 sampled_out=self._sampled_out,
                 dropped=self._dropped,
-                written=self._written,
-                files=self._files,
-                errors=self._errors,
+                written=self._written + spool.written + written,
+                files=self._files + spool.files + files,
+                errors=self._errors + spool.errors + errors,
             )
 
     @property
@@ -413,6 +542,12 @@ class RecordLogger:
     def directory(self) -> Path:
         """The spool folder."""
         return self._directory
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The writer process's id (None when writing in this process)."""
+        child = self._child
+        return None if child is None else child.pid
 
 
 class RequestLogger(RecordLogger):

@@ -1,10 +1,15 @@
-"""RequestLogger / OutcomeLogger / RecordLogger: files, backpressure, flushing, failures."""
+"""RequestLogger / OutcomeLogger / RecordLogger: files, backpressure, flushing, failures.
+
+Most tests run with both writers: the writer process (the default) and the in-process
+flusher thread (``writer="thread"``).
+"""
 
 from __future__ import annotations
 
 import inspect
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +28,11 @@ from recops.contract import CHANGES, OUTCOMES, REQUESTS
 from recops.sdk import LoggerStats, OutcomeLogger, RecordLogger, RequestLogger
 
 PARIS = timezone(timedelta(hours=1))
+
+
+@pytest.fixture(params=["process", "thread"])
+def writer(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -68,9 +78,9 @@ def utc(
     return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
-def test_request_files_read_back_equal_to_the_logged_records(tmp_path: Path) -> None:
+def test_request_files_read_back_equal_to_the_logged_records(tmp_path: Path, writer: str) -> None:
     logged_at = datetime.now(UTC)
-    with RequestLogger(tmp_path, flush_interval_s=60) as logger:
+    with RequestLogger(tmp_path, flush_interval_s=60, writer=writer) as logger:
         logger.log(
             request_id="full",
             ts=datetime(2026, 11, 24, 13, 0, 0, 123456, tzinfo=PARIS),
@@ -136,11 +146,11 @@ def test_request_files_read_back_equal_to_the_logged_records(tmp_path: Path) -> 
     assert rows["r5"]["feature_strings"] == []
 
 
-def test_logged_values_are_copied_at_once(tmp_path: Path) -> None:
+def test_logged_values_are_copied_at_once(tmp_path: Path, writer: str) -> None:
     candidates = [{"item_id": "a", "source": "trending", "score": 0.5, "position": 0}]
     features: dict[str, Any] = {"ctr": 0.1}
     references = sys.getrefcount(candidates), sys.getrefcount(features)
-    with RequestLogger(tmp_path, flush_interval_s=3600) as logger:
+    with RequestLogger(tmp_path, flush_interval_s=3600, writer=writer) as logger:
         logger.log(**request(0, candidates=candidates, features=features))
         # nothing of the caller's is kept, and it may reuse its objects at once
         assert (sys.getrefcount(candidates), sys.getrefcount(features)) == references
@@ -150,13 +160,15 @@ def test_logged_values_are_copied_at_once(tmp_path: Path) -> None:
     assert row["candidates"][0]["item_id"] == "a" and row["features"] == [("ctr", 0.1)]
 
 
-def test_records_that_cannot_be_pickled_are_logged_by_reference(tmp_path: Path) -> None:
+def test_records_that_cannot_be_pickled_are_logged_by_reference(tmp_path: Path, writer: str) -> None:
     class Score(float):  # a local class: pickle refuses it
         pass
 
-    with RequestLogger(tmp_path) as logger:
+    with RequestLogger(tmp_path, writer=writer) as logger:
         logger.log(**request(0, candidates=[{"item_id": "a", "source": "s", "score": Score(0.5)}]))
-    [row] = read_rows(tmp_path)
+        logger.log(**request(1))
+    assert logger.stats == LoggerStats(logged=2, written=2, files=1)
+    [row, _] = read_rows(tmp_path)
     assert row["candidates"] == [
         {"item_id": "a", "source": "s", "score": 0.5, "position": None, "propensity": None}
     ]
@@ -195,8 +207,8 @@ def test_log_arguments_are_the_contract_fields() -> None:
         assert required == {f.name for f in kind.fields if f.required} - {kind.time_column}
 
 
-def test_outcomes_are_logged_the_same_way(tmp_path: Path) -> None:
-    with OutcomeLogger(tmp_path) as logger:
+def test_outcomes_are_logged_the_same_way(tmp_path: Path, writer: str) -> None:
+    with OutcomeLogger(tmp_path, writer=writer) as logger:
         logger.log(request_id="r1", item_id="a", event="click", ts=utc(2026, 11, 24, 12))
         logger.log(request_id="r1", item_id="a", event="play", value=312.5)
     rows = read_rows(tmp_path, OUTCOMES.schema)
@@ -211,8 +223,8 @@ def test_outcomes_are_logged_the_same_way(tmp_path: Path) -> None:
     assert visible_files(tmp_path)[0].name.startswith("outcomes-")
 
 
-def test_any_kind_can_be_logged_from_a_mapping(tmp_path: Path) -> None:
-    with RecordLogger(tmp_path, "changes") as logger:
+def test_any_kind_can_be_logged_from_a_mapping(tmp_path: Path, writer: str) -> None:
+    with RecordLogger(tmp_path, "changes", writer=writer) as logger:
         logger.log_record({"kind": "deploy", "target": "ranker", "version": "v13"})
         logger.log_record({"kind": "deploy", "target": "ranker", "verison": "v14"})  # typo
     assert logger.stats == LoggerStats(logged=1, written=1, files=1, errors=1)
@@ -220,17 +232,17 @@ def test_any_kind_can_be_logged_from_a_mapping(tmp_path: Path) -> None:
     assert (row["kind"], row["target"], row["version"], row["actor"]) == ("deploy", "ranker", "v13", None)
 
 
-def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
-    logger = RequestLogger(tmp_path, max_queue=5, chunk_size=1, flush_interval_s=60)
+def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path, writer: str) -> None:
+    logger = RequestLogger(tmp_path, max_queue=5, chunk_size=1, flush_interval_s=60, writer=writer)
     entered, release = threading.Event(), threading.Event()
-    real_convert = logger._convert_queued
+    real_take = logger._take_queued
 
-    def stalled_convert() -> None:
+    def stalled_take() -> None:
         entered.set()
         release.wait(30)
-        real_convert()
+        real_take()
 
-    logger._convert_queued = stalled_convert  # type: ignore[method-assign]
+    logger._take_queued = stalled_take  # type: ignore[method-assign]
     logger.log(**request(0))  # wakes the flusher, which then stalls
     assert entered.wait(10)
     slowest = 0.0
@@ -246,8 +258,8 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path) -> None:
     assert sorted(r["request_id"] for r in read_rows(tmp_path)) == [f"r{i}" for i in range(5)]
 
 
-def test_close_flushes_and_later_records_are_dropped(tmp_path: Path) -> None:
-    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+def test_close_flushes_and_later_records_are_dropped(tmp_path: Path, writer: str) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600, writer=writer)
     for i in range(10):
         logger.log(**request(i))
     time.sleep(0.05)
@@ -259,9 +271,9 @@ def test_close_flushes_and_later_records_are_dropped(tmp_path: Path) -> None:
     assert logger.stats == LoggerStats(logged=10, dropped=1, written=10, files=1)
 
 
-def test_batch_size_and_interval_trigger_flushes(tmp_path: Path) -> None:
-    by_size = RequestLogger(tmp_path / "size", batch_size=10, flush_interval_s=3600)
-    by_time = RequestLogger(tmp_path / "time", batch_size=1000, flush_interval_s=0.1)
+def test_batch_size_and_interval_trigger_flushes(tmp_path: Path, writer: str) -> None:
+    by_size = RequestLogger(tmp_path / "size", batch_size=10, flush_interval_s=3600, writer=writer)
+    by_time = RequestLogger(tmp_path / "time", batch_size=1000, flush_interval_s=0.1, writer=writer)
     try:
         for i in range(10):
             by_size.log(**request(i))
@@ -274,8 +286,8 @@ def test_batch_size_and_interval_trigger_flushes(tmp_path: Path) -> None:
         by_time.close()
 
 
-def test_files_hold_at_most_batch_size_records(tmp_path: Path) -> None:
-    logger = RequestLogger(tmp_path, batch_size=4, flush_interval_s=3600, chunk_size=3)
+def test_files_hold_at_most_batch_size_records(tmp_path: Path, writer: str) -> None:
+    logger = RequestLogger(tmp_path, batch_size=4, flush_interval_s=3600, chunk_size=3, writer=writer)
     for i in range(10):
         logger.log(**request(i))
     logger.close()
@@ -284,7 +296,9 @@ def test_files_hold_at_most_batch_size_records(tmp_path: Path) -> None:
     assert len({p.name for p in visible_files(tmp_path)}) == logger.stats.files
 
 
-def test_no_partial_file_is_ever_visible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_partial_file_is_ever_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
     written_to: list[str] = []
     real_write_table = pq.write_table
 
@@ -293,8 +307,9 @@ def test_no_partial_file_is_ever_visible(tmp_path: Path, monkeypatch: pytest.Mon
         real_write_table(table, where, **kwargs)
         time.sleep(0.01)  # a window in which a reader would see a finished temp file
 
-    monkeypatch.setattr(pq, "write_table", slow_write_table)
-    logger = RequestLogger(tmp_path, batch_size=20, flush_interval_s=3600)
+    if writer == "thread":  # the writer process does not see the patch
+        monkeypatch.setattr(pq, "write_table", slow_write_table)
+    logger = RequestLogger(tmp_path, batch_size=20, flush_interval_s=3600, writer=writer)
     seen: set[str] = set()
     stop = threading.Event()
     failures: list[str] = []
@@ -321,15 +336,18 @@ def test_no_partial_file_is_ever_visible(tmp_path: Path, monkeypatch: pytest.Mon
     stop.set()
     watcher.join()
     assert failures == []
-    assert written_to and all(n.startswith(".") and n.endswith(".tmp") for n in written_to)
+    if writer == "thread":
+        assert written_to and all(n.startswith(".") and n.endswith(".tmp") for n in written_to)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         p.name for p in visible_files(tmp_path)
     )  # no temp file left behind
     assert len(read_rows(tmp_path)) == 200
 
 
-def test_the_flusher_survives_bad_records(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+def test_the_flusher_survives_bad_records(
+    tmp_path: Path, writer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600, writer=writer)
     with caplog.at_level(logging.WARNING, logger="recops.sdk"):
         logger.log(**request(0))
         logger.log(**request(1, latency_ms="fast"))  # not a number
@@ -363,7 +381,7 @@ def test_a_failed_write_is_counted_and_the_next_one_succeeds(
         real_write_table(table, where, **kwargs)
 
     monkeypatch.setattr(pq, "write_table", failing_once)
-    logger = RequestLogger(tmp_path, flush_interval_s=3600)
+    logger = RequestLogger(tmp_path, flush_interval_s=3600, writer="thread")
     logger.log(**request(0))
     logger.flush()
     logger.log(**request(1))
@@ -372,10 +390,11 @@ def test_a_failed_write_is_counted_and_the_next_one_succeeds(
     assert [p.name.startswith("requests-") for p in tmp_path.iterdir()] == [True]
 
 
-def test_pending_records_are_written_at_interpreter_exit(tmp_path: Path) -> None:
+def test_pending_records_are_written_at_interpreter_exit(tmp_path: Path, writer: str) -> None:
     script = (
         "from recops.sdk import RequestLogger\n"
-        f"logger = RequestLogger({str(tmp_path)!r}, batch_size=10**6, flush_interval_s=3600)\n"
+        f"logger = RequestLogger({str(tmp_path)!r}, batch_size=10**6, flush_interval_s=3600,\n"
+        f"                       writer={writer!r})\n"
         "for i in range(100):\n"
         "    logger.log(request_id=f'r{i}', surface='s', user_id='u', model='m',\n"
         "               model_version='v', status='ok', latency_ms=1.0, candidates=[])\n"
@@ -385,8 +404,8 @@ def test_pending_records_are_written_at_interpreter_exit(tmp_path: Path) -> None
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
-def test_a_forked_child_gets_its_own_queue_and_flusher(tmp_path: Path) -> None:
-    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600)
+def test_a_forked_child_gets_its_own_queue_and_flusher(tmp_path: Path, writer: str) -> None:
+    logger = RequestLogger(tmp_path, batch_size=1000, flush_interval_s=3600, writer=writer)
     logger.log(**request(0))
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -411,6 +430,8 @@ def test_options_are_checked(tmp_path: Path) -> None:
         RecordLogger(tmp_path, "changes", sample_rate=0.5)
     with pytest.raises(ValueError, match="max_queue"):
         RequestLogger(tmp_path, max_queue=0)
+    with pytest.raises(ValueError, match="writer"):
+        RequestLogger(tmp_path, writer="fork")  # type: ignore[arg-type]
     with pytest.raises(KeyError, match="unknown record kind"):
         RecordLogger(tmp_path, "clicks")
 
@@ -438,8 +459,197 @@ def test_the_loggers_are_exported() -> None:
     assert exported <= set(recops.sdk.__all__)  # tests/test_public_api.py checks the exact list
 
 
-def test_numbers_in_a_map_of_strings_are_stored_as_json_ingest_would(tmp_path: Path) -> None:
-    with RequestLogger(tmp_path) as logger:
+def test_numbers_in_a_map_of_strings_are_stored_as_json_ingest_would(tmp_path: Path, writer: str) -> None:
+    with RequestLogger(tmp_path, writer=writer) as logger:
         logger.log(**request(0, context={"device": "tv", "app_version": 8.1, "kids": True, "build": 12}))
     [row] = read_rows(tmp_path)
     assert row["context"] == [("device", "tv"), ("app_version", "8.1"), ("kids", "true"), ("build", "12")]
+
+
+# ------------------------------------------------------------- the writer process
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def kill_writer(logger: RecordLogger, *, restarted: bool) -> int:
+    """SIGKILL the logger's writer process, wait until it is replaced (or not); return its pid."""
+    pid = logger.writer_pid
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    if restarted:
+        wait_for(lambda: logger.writer_pid not in (pid, None))
+    else:
+        wait_for(lambda: logger.writer_pid is None)
+    return pid
+
+
+def log_until_shipped(logger: RecordLogger, records: range) -> None:
+    """Log records and wait until the flusher has sent them to the writer process."""
+    child = logger._child
+    assert child is not None
+    sent = child.sent
+    for i in records:
+        logger.log(**request(i))  # type: ignore[attr-defined]
+    wait_for(lambda: child.sent == sent + len(records))
+
+
+def test_the_writer_process_writes_exactly_what_the_thread_writes(tmp_path: Path) -> None:
+    calls = [
+        request(
+            i,
+            ts=1764000000000 + i,
+            stage_latency_ms={"ranking": float(i)},
+            context={"device": "tv", "build": i},
+            features={"ctr": i / 100, "genre": "drama"} if i % 3 else None,
+            feature_ts={"user_profile": utc(2026, 11, 24)},
+        )
+        for i in range(300)
+    ]
+    calls.append(request(300, latency_ms="fast"))  # an error in both
+    tables = {}
+    for writer in ("process", "thread"):
+        with RequestLogger(tmp_path / writer, batch_size=128, chunk_size=16, writer=writer) as logger:
+            if writer == "process":
+                assert logger.writer_pid not in (None, os.getpid())
+            else:
+                assert logger.writer_pid is None
+            for kwargs in calls:
+                logger.log(**kwargs)
+        assert logger.stats == LoggerStats(logged=301, written=300, files=3, errors=1)
+        paths = visible_files(tmp_path / writer)
+        assert [pq.read_metadata(p).num_rows for p in paths] == [128, 128, 44]
+        assert all(f"-{os.getpid()}-" in p.name for p in paths)  # named after the host
+        table = pa.concat_tables(pq.read_table(p) for p in paths)
+        assert table.schema.equals(REQUESTS.schema)  # exactly, with nullability
+        tables[writer] = table
+    assert tables["process"].equals(tables["thread"])
+    assert tables["process"].column("request_id").to_pylist() == [f"r{i}" for i in range(300)]
+
+
+def test_close_flushes_everything_through_the_writer_process(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, batch_size=10**6, flush_interval_s=3600)
+    log_until_shipped(logger, range(500))
+    pid = logger.writer_pid
+    assert pid is not None
+    assert visible_files(tmp_path) == []  # in the writer, waiting for its file
+    assert logger.stats == LoggerStats(logged=500)
+    for i in range(500, 1000):
+        logger.log(**request(i))  # some still queued in the host
+    logger.close()
+    assert logger.stats == LoggerStats(logged=1000, written=1000, files=1)
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(1000))
+    assert not pid_exists(pid)  # exited and reaped
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in visible_files(tmp_path)]
+
+
+def test_flush_waits_for_the_writer_process(tmp_path: Path) -> None:
+    with RequestLogger(tmp_path, batch_size=10**6, flush_interval_s=3600) as logger:
+        for i in range(20):
+            logger.log(**request(i))
+        logger.flush()
+        assert logger.stats == LoggerStats(logged=20, written=20, files=1)
+        assert len(read_rows(tmp_path)) == 20
+
+
+def test_a_killed_writer_is_counted_and_restarted_once_then_the_host_writes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    logger = RequestLogger(tmp_path, batch_size=10**6, flush_interval_s=3600)
+    with caplog.at_level(logging.WARNING, logger="recops.sdk"):
+        for i in range(10):
+            logger.log(**request(i))
+        logger.flush()  # r0-r9 written
+        log_until_shipped(logger, range(10, 30))  # in the writer, not written yet
+        first = kill_writer(logger, restarted=True)
+        assert logger.stats == LoggerStats(logged=30, written=10, files=1, errors=20)
+
+        log_until_shipped(logger, range(30, 40))  # to the second writer process
+        second = kill_writer(logger, restarted=False)
+        assert logger.writer_pid is None  # no third: written in this process
+        assert logger.stats == LoggerStats(logged=40, written=10, files=1, errors=30)
+
+        for i in range(40, 50):
+            logger.log(**request(i))  # never raises into the caller
+        logger.close()
+    assert logger.stats == LoggerStats(logged=50, written=20, files=2, errors=30)
+    ids = sorted(int(r["request_id"][1:]) for r in read_rows(tmp_path))
+    assert ids == [*range(10), *range(40, 50)]
+    assert not pid_exists(first) and not pid_exists(second)
+    warnings = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
+    assert len(warnings) == 2  # once restarted, once falling back
+    assert "20 records" in warnings[0] and "starting another" in warnings[0]
+    assert "writing in this process" in warnings[1]
+
+
+def test_a_writer_killed_while_logging_never_blocks_or_raises(tmp_path: Path) -> None:
+    logger = RequestLogger(tmp_path, batch_size=50, flush_interval_s=0.05, max_queue=10**6)
+    stop = threading.Event()
+    slowest = [0.0]
+
+    def log_forever() -> None:
+        i = 0
+        while not stop.is_set():
+            start = time.perf_counter()
+            logger.log(**request(i))
+            slowest[0] = max(slowest[0], time.perf_counter() - start)
+            i += 1
+            if i % 50 == 0:
+                time.sleep(0.001)
+
+    thread = threading.Thread(target=log_forever)
+    thread.start()
+    try:
+        wait_for(lambda: logger.stats.written > 0)
+        kill_writer(logger, restarted=True)
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        thread.join()
+    logger.close()
+    stats = logger.stats
+    assert stats.written + stats.errors == stats.logged and stats.dropped == 0
+    assert stats.written == len(read_rows(tmp_path)) and stats.files == len(visible_files(tmp_path))
+    assert slowest[0] < 0.05
+
+
+def test_a_failed_write_in_the_writer_process_is_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = tmp_path / "spool"
+    logger = RequestLogger(spool, flush_interval_s=3600)
+    with caplog.at_level(logging.WARNING, logger="recops.sdk"):
+        logger.log(**request(0))
+        spool.rmdir()  # the writer cannot write its file there any more
+        logger.flush()
+        spool.mkdir()
+        logger.log(**request(1))
+        logger.close()
+    assert logger.stats == LoggerStats(logged=2, written=1, files=1, errors=1)
+    assert [r["request_id"] for r in read_rows(spool)] == ["r1"]
+    assert any("could not write" in r.getMessage() for r in caplog.records)
+
+
+def test_the_writer_process_finishes_when_its_host_is_killed(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys, time\n"
+        "from recops.sdk import RequestLogger\n"
+        f"logger = RequestLogger({str(tmp_path)!r}, batch_size=10**6, flush_interval_s=3600)\n"
+        "for i in range(100):\n"
+        "    logger.log(request_id=f'r{i}', surface='s', user_id='u', model='m',\n"
+        "               model_version='v', status='ok', latency_ms=1.0, candidates=[])\n"
+        "while logger._child is None or logger._child.sent < 100:\n"
+        "    time.sleep(0.01)\n"
+        "print(logger.writer_pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no close()\n"
+    )
+    host = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert host.returncode == -signal.SIGKILL
+    pid = int(host.stdout)
+    wait_for(lambda: not pid_exists(pid))
+    assert sorted(r["request_id"] for r in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(100))
