@@ -12,6 +12,7 @@ import typer
 
 from recops import __version__
 from recops.cli import demo, ingest, lake, sql, workspace
+from recops.cli import drift as drift_cmd
 from recops.cli import lineage as lineage_cmd
 from recops.cli import registry as registry_cmd
 from recops.cli.output import err_console
@@ -52,6 +53,7 @@ app.add_typer(lake.app, name="lake")
 app.add_typer(registry_cmd.app, name="registry")
 lineage_cmd.register(app)
 demo.register(app)
+drift_cmd.register(app)
 
 
 def run() -> None:

@@ -1,0 +1,220 @@
+"""The local engine: whole columns from a ``Source``, a few at a time, on a thread pool.
+
+Work is cut into column groups sized to a memory budget; each group is read (pyarrow
+and DuckDB release the GIL while decoding) and counted (numpy releases it while
+sorting), so two cores keep busy and peak memory stays near ``workers × group``.
+Reference and current columns are handled in the same unit, so a column's binning is
+used as soon as it is known.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from recops.drift.counting import (
+    Segments,
+    count_column,
+    numeric_counts,
+    profile_column,
+    segment_values,
+    sorted_values,
+    split_by_segment,
+    use_scratch,
+    values_binning,
+)
+from recops.drift.counts import NUMERIC, Binning, ColumnCounts
+from recops.drift.profile import Profile
+from recops.drift.sources import Source
+
+#: Bytes of column data one unit of work may hold (its Arrow columns and numpy copies are
+#: a small multiple of this).
+UNIT_BYTES = 32 * 2**20
+#: Called with (columns done, columns in all) after each unit of work.
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class _Window:
+    """What one unit found in one window: counts per column and per segment."""
+
+    columns: dict[str, ColumnCounts] = field(default_factory=dict)
+    segments: dict[str, dict[str, ColumnCounts]] = field(default_factory=dict)
+
+
+def workers_default() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def column_groups(names: Sequence[str], rows: int, workers: int) -> list[list[str]]:
+    """Split columns into groups that fit the unit budget, with enough groups to balance workers."""
+    if not names:
+        return []
+    fit = max(1, UNIT_BYTES // max(rows * 8, 1))
+    balanced = max(1, math.ceil(len(names) / (4 * workers)))
+    size = min(fit, balanced)
+    return [list(names[i : i + size]) for i in range(0, len(names), size)]
+
+
+def reference_segments(source: Source, key: str, limit: int) -> tuple[Segments, dict[str, int], int]:
+    values, sizes, rest = segment_values(source.read([key]).column(key), limit)
+    return Segments(key, tuple(values)), dict(zip(values, sizes, strict=True)), rest
+
+
+def _split(table: pa.Table, names: Sequence[str], segments: Segments | None) -> list[tuple[str, pa.Table]]:
+    if segments is None:
+        return []
+    codes = segments.codes(table.column(segments.key))
+    parts = split_by_segment(table.select(list(names)), codes, len(segments.values))
+    return [(segments.values[index], part) for index, part in parts]
+
+
+def _count_segments(
+    window: _Window,
+    parts: list[tuple[str, pa.Table]],
+    kinds: Mapping[str, str],
+    binnings: Mapping[str, Binning],
+) -> None:
+    for value, part in parts:
+        target = window.segments.setdefault(value, {})
+        for name, binning in binnings.items():
+            target[name] = count_column(name, kinds[name], part.column(name), binning)
+
+
+def _unit(
+    names: list[str],
+    kinds: Mapping[str, str],
+    reference: Source | Profile,
+    current: Source | None,
+    *,
+    top_k: int,
+    exact: bool,
+    quantiles: bool,
+    segments: Segments | None,
+) -> tuple[_Window, _Window]:
+    ref_window, cur_window = _Window(), _Window()
+    # The segment column is read with the unit's columns, so rows line up whatever the source.
+    wanted = [*names, segments.key] if segments is not None and segments.key not in names else names
+    cur_table = current.read(wanted) if current is not None else None
+    if isinstance(reference, Profile):
+        binnings = {name: reference.columns[name].binning for name in names}
+    else:
+        ref_table = reference.read(wanted)
+        binnings = {}
+        for name in names:
+            column = ref_table.column(name)
+            if exact and kinds[name] == NUMERIC and cur_table is not None:
+                profiled = _exact_numeric(name, column, cur_table.column(name))
+                ref_window.columns[name], cur_window.columns[name] = profiled
+            else:
+                ref_window.columns[name] = profile_column(
+                    name, kinds[name], column, top_k=top_k, quantiles=quantiles
+                )
+            binnings[name] = ref_window.columns[name].binning
+        _count_segments(ref_window, _split(ref_table, names, segments), kinds, binnings)
+        del ref_table
+    if cur_table is not None:
+        for name in names:
+            if name not in cur_window.columns:
+                cur_window.columns[name] = count_column(
+                    name, kinds[name], cur_table.column(name), binnings[name]
+                )
+        _count_segments(cur_window, _split(cur_table, names, segments), kinds, binnings)
+    return ref_window, cur_window
+
+
+def _exact_numeric(
+    name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray
+) -> tuple[ColumnCounts, ColumnCounts]:
+    ref_values, ref_missing = sorted_values(reference, slot=1)
+    cur_values, cur_missing = sorted_values(current, slot=2)
+    binning = values_binning(ref_values, cur_values)
+    return (
+        ColumnCounts(
+            name, NUMERIC, binning, numeric_counts(ref_values, binning, len(reference), ref_missing)
+        ),
+        ColumnCounts(name, NUMERIC, binning, numeric_counts(cur_values, binning, len(current), cur_missing)),
+    )
+
+
+def run(
+    kinds: Mapping[str, str],
+    reference: Source | Profile,
+    current: Source | None,
+    *,
+    top_k: int,
+    exact: bool = False,
+    quantiles: bool = False,
+    segment: str | None = None,
+    max_segments: int = 50,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[Profile, Profile | None]:
+    """Profile the reference (unless it is one already) and count the current window against it.
+
+    Returns:
+        the reference profile and the current window's profile (None without a current).
+    """
+    workers = workers or workers_default()
+    names = list(kinds)
+    ref_rows = reference.rows
+    segments: Segments | None = None
+    ref_profile = Profile(columns={}, rows=ref_rows, source=getattr(reference, "source", ""))
+    if isinstance(reference, Profile):
+        ref_profile = reference
+        if reference.segment_key:
+            segments = Segments(reference.segment_key, tuple(reference.segment_rows))
+    else:
+        ref_profile.source = reference.description
+        if segment:
+            segments, sizes, rest = reference_segments(reference, segment, max_segments)
+            ref_profile.segment_key = segment
+            ref_profile.segment_rows = sizes
+            ref_profile.other_segment_rows = rest
+    cur_profile = None
+    if current is not None:
+        cur_profile = Profile(columns={}, rows=current.rows, source=current.description)
+        if segments is not None:
+            codes_cur = segments.codes(current.read([segments.key]).column(segments.key))
+            cur_profile.segment_key = segments.key
+            tracked = np.bincount(codes_cur[codes_cur >= 0], minlength=len(segments.values))
+            cur_profile.segment_rows = dict(zip(segments.values, tracked.tolist(), strict=True))
+            cur_profile.other_segment_rows = int(np.count_nonzero(codes_cur < 0))
+    rows = max(ref_rows, current.rows if current is not None else 0)
+    groups = column_groups(names, rows, workers)
+
+    def one(group: list[str]) -> tuple[_Window, _Window]:
+        return _unit(
+            group,
+            kinds,
+            reference,
+            current,
+            top_k=top_k,
+            exact=exact,
+            quantiles=quantiles,
+            segments=segments,
+        )
+
+    done = 0
+    with ThreadPoolExecutor(workers, thread_name_prefix="recops-drift", initializer=use_scratch) as pool:
+        for group, (ref_window, cur_window) in zip(groups, pool.map(one, groups), strict=True):
+            if not isinstance(reference, Profile):
+                ref_profile.columns.update(ref_window.columns)
+                for value, counts in ref_window.segments.items():
+                    ref_profile.segments.setdefault(value, {}).update(counts)
+            if cur_profile is not None:
+                cur_profile.columns.update(cur_window.columns)
+                for value, counts in cur_window.segments.items():
+                    cur_profile.segments.setdefault(value, {}).update(counts)
+            done += len(group)
+            if progress is not None:
+                progress(done, len(names))
+    if not isinstance(reference, Profile):
+        ref_profile.columns = {name: ref_profile.columns[name] for name in names}
+    return ref_profile, cur_profile
