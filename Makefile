@@ -39,6 +39,7 @@ demo: $(STAMP)
 ## test: lint, types, import layers and the whole test suite on SQLite and the real PostgreSQL
 test: $(STAMP) $(MLFLOW_STAMP)
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-chromium.sh
 	$(MAKE) --no-print-directory lint
 	RECOPS_TEST_DATABASE_URL=$${RECOPS_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
 	  $(BIN)/pytest -n 2 $(PYTEST_ARGS)
