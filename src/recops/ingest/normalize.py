@@ -312,38 +312,28 @@ def _columns(kind: RecordKind, json_mode: bool, types: dict[str, str]) -> list[C
 
 
 def _parquet_columns(f: Field, types: dict[str, str]) -> list[Column]:
-    col = quote(f.name)
-    if f.name not in types:
-        if f.type is FieldType.MIXED_MAP:
-            assert f.strings_column is not None
-            strings_type = types.get(f.strings_column)
-            strings = (
-                parquet_map(quote(f.strings_column), strings_type, FieldType.STRING_MAP)
-                if strings_type
-                else Converted("CAST(NULL AS MAP(VARCHAR, VARCHAR))")
-            )
-            return [
-                Column(f.name, f, Converted("CAST(NULL AS MAP(VARCHAR, DOUBLE))")),
-                Column(f.strings_column, f, strings),
-            ]
-        return [Column(f.name, f, Converted(f"CAST(NULL AS {SQL_TYPES[f.type]})"))]
-    sql_type = types[f.name]
-    if f.type is FieldType.CANDIDATES:
-        return [Column(f.name, f, parquet_candidates(col, sql_type, candidate_fields(sql_type)))]
-    if f.type in (FieldType.STRING, FieldType.NUMBER, FieldType.INTEGER, FieldType.TIME):
-        return [Column(f.name, f, parquet_scalar(col, sql_type, f.type))]
+    sql_type = types.get(f.name)
     if f.type is FieldType.MIXED_MAP:
         assert f.strings_column is not None
         strings_type = types.get(f.strings_column)
+        numbers = (
+            parquet_map(quote(f.name), sql_type, FieldType.NUMBER_MAP)
+            if sql_type
+            else Converted("CAST(NULL AS MAP(VARCHAR, DOUBLE))")
+        )
         strings = (
             parquet_map(quote(f.strings_column), strings_type, FieldType.STRING_MAP)
             if strings_type
             else Converted("CAST(NULL AS MAP(VARCHAR, VARCHAR))")
         )
-        return [
-            Column(f.name, f, parquet_map(col, sql_type, FieldType.NUMBER_MAP)),
-            Column(f.strings_column, f, strings),
-        ]
+        return [Column(f.name, f, numbers), Column(f.strings_column, f, strings)]
+    if sql_type is None:
+        return [Column(f.name, f, Converted(f"CAST(NULL AS {SQL_TYPES[f.type]})"))]
+    col = quote(f.name)
+    if f.type is FieldType.CANDIDATES:
+        return [Column(f.name, f, parquet_candidates(col, sql_type, candidate_fields(sql_type)))]
+    if f.type in (FieldType.STRING, FieldType.NUMBER, FieldType.INTEGER, FieldType.TIME):
+        return [Column(f.name, f, parquet_scalar(col, sql_type, f.type))]
     return [Column(f.name, f, parquet_map(col, sql_type, f.type))]
 
 
