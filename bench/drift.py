@@ -201,6 +201,7 @@ def timed(command: list[str], *, env: dict[str, str] | None = None, timeout: flo
 FLOOR_CODE = """
 import duckdb, json, sys, time
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 def read(path):
     cols = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall()
     aggs = [f'sum(length("{n}"))' if t == 'VARCHAR' else f'sum("{n}")' for n, t, *_ in cols]

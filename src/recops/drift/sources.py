@@ -109,9 +109,10 @@ class ParquetSource:
 
         try:
             # A ParquetFile is not safe to read from two threads at once (its read cache),
-            # and opening one costs well under a millisecond: one per read.
+            # and opening one costs about a millisecond: one per read. Pre-buffering
+            # coalesces ranges across row groups and made one-column reads 20 % slower.
             tables = [
-                pq.ParquetFile(path, read_dictionary=self._strings).read(
+                pq.ParquetFile(path, read_dictionary=self._strings, pre_buffer=False).read(
                     columns=list(columns), use_threads=THREADED_READS
                 )
                 for path in self.paths
