@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: demo test check lint fmt bench-ingest bench-registry mlflow-venv clean
+.PHONY: demo test check lint fmt bench-ingest bench-drift bench-registry mlflow-venv clean
 
 # MLflow lives in its own venv (it pins pyarrow<26); the MLflow import test starts a real
 # `mlflow server` from it and the registry benchmark runs MLflow's client in it.
@@ -56,6 +56,9 @@ fmt: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+bench-drift: $(STAMP)
+	$(BIN)/python bench/drift.py
 
 bench-registry: $(STAMP) $(MLFLOW_STAMP)
 	$(BIN)/python bench/registry.py

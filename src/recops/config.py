@@ -45,6 +45,20 @@ compact_min_files = 16
 max_rows = 10000
 timeout_seconds = 30
 
+[monitors]
+# Where `recops monitor run` computes: "duckdb" (embedded, default) or "spark" (needs the
+# spark extra; RECOPS_SPARK_MASTER picks the cluster, local[2] by default).
+engine = "duckdb"
+# Context keys that slice every series, besides surface and model_version.
+context_keys = ["device", "country"]
+# Outcomes later than this after their request are not attributed to it; a window's
+# outcome metrics are final once the newest outcome is this far past its end.
+label_window_hours = 24
+# Feature drift of each window is measured against the trailing days before it.
+drift_reference_days = 7
+# Declarative data-quality checks (YAML), relative to this file.
+checks = "checks.yaml"
+
 [slo]
 latency_p99_ms = 250.0
 error_rate = 0.01
@@ -53,7 +67,7 @@ error_rate = 0.01
 ttl_hours = 36
 
 [feature_groups.item_stats]
-ttl_hours = 6
+ttl_hours = 12
 
 [feature_groups.session_context]
 ttl_hours = 2
@@ -86,6 +100,15 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class MonitorsConfig:
+    engine: str = "duckdb"
+    context_keys: tuple[str, ...] = ("device", "country")
+    label_window_hours: float = 24.0
+    drift_reference_days: int = 7
+    checks: str = "checks.yaml"
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated workspace configuration.
 
@@ -111,6 +134,7 @@ class Config:
     slo: dict[str, float] = field(default_factory=dict)
     feature_groups: dict[str, FeatureGroupConfig] = field(default_factory=dict)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
+    monitors: MonitorsConfig = field(default_factory=lambda: MonitorsConfig())
 
     @property
     def zone(self) -> ZoneInfo:
@@ -161,7 +185,7 @@ class _Reader:
         return value
 
 
-_TOP = {"workspace", "windows", "lake", "sql", "slo", "feature_groups", "sources"}
+_TOP = {"workspace", "windows", "lake", "sql", "monitors", "slo", "feature_groups", "sources"}
 _WINDOWS = {"hour", "day"}
 
 
@@ -200,6 +224,7 @@ def parse_config(text: str, path: Path) -> Config:
 
     lake = r.table(data, "lake", {"retention_days", "compact_min_files"})
     sql = r.table(data, "sql", {"max_rows", "timeout_seconds"})
+    monitors = _monitors(r, data)
     slo_table = r.table(data, "slo", set())
     slo = {k: r.number(slo_table, f"slo.{k}", 0.0) for k in slo_table}
 
@@ -236,6 +261,28 @@ def parse_config(text: str, path: Path) -> Config:
         slo=slo,
         feature_groups=groups,
         sources=sources,
+        monitors=monitors,
+    )
+
+
+def _monitors(r: _Reader, data: dict[str, Any]) -> MonitorsConfig:
+    allowed = {"engine", "context_keys", "label_window_hours", "drift_reference_days", "checks"}
+    mon = r.table(data, "monitors", allowed)
+    engine = r.string(mon, "monitors.engine", "duckdb")
+    if engine not in ("duckdb", "spark"):
+        raise r.error("monitors.engine", f"must be 'duckdb' or 'spark', got {engine!r}")
+    keys = mon.get("context_keys", ["device", "country"])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise r.error("monitors.context_keys", "must be a list of context key names")
+    label_hours = r.number(mon, "monitors.label_window_hours", 24.0)
+    if label_hours <= 0:
+        raise r.error("monitors.label_window_hours", "must be positive")
+    return MonitorsConfig(
+        engine=engine,
+        context_keys=tuple(dict.fromkeys(keys)),
+        label_window_hours=label_hours,
+        drift_reference_days=r.integer(mon, "monitors.drift_reference_days", 7, minimum=1),
+        checks=r.string(mon, "monitors.checks", "checks.yaml"),
     )
 
 

@@ -83,3 +83,7 @@ def vacuum_cmd(
         print_json({"files_deleted": deleted})
     else:
         console.print(f"{deleted} files deleted")
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="lake")

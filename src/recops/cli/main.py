@@ -6,29 +6,32 @@ Exit codes: 0 ok, 1 a check failed, 2 bad input or usage (errors.py decides whic
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from importlib import import_module
+from typing import Annotated, Any
 
 import typer
 
 from recops import __version__
-from recops.cli import demo, ingest, lake, sql, workspace
-from recops.cli import drift as drift_cmd
-from recops.cli import lineage as lineage_cmd
-from recops.cli import registry as registry_cmd
 from recops.cli.output import err_console
 from recops.errors import RecopsError
 
-app = typer.Typer(
-    name="recops",
-    help=(
-        "recops: the operational layer around production recommenders.\n\n"
-        "Start with `recops demo`, or `recops init` then `recops ingest`. Every command "
-        "takes --json for scripts; exit codes are 0 ok, 1 a check failed, 2 bad input."
-    ),
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+# Command name → the module under recops.cli that registers it. A run imports only the
+# module of the command it was given (each pulls in its part of the library), so
+# `recops sql` does not pay for the registry, Spark or the drift engine.
+COMMANDS: dict[str, str] = {
+    "init": "workspace",
+    "config": "workspace",
+    "ingest": "ingest",
+    "sql": "sql",
+    "lake": "lake",
+    "monitor": "monitor",
+    "metrics": "metrics",
+    "alerts": "alerts",
+    "drift": "drift",
+    "registry": "registry",
+    "lineage": "lineage",
+    "demo": "demo",
+}
 
 
 def _version(value: bool) -> None:
@@ -37,27 +40,44 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
-def main(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """recops command line."""
+def build_app(commands: list[str] | None = None) -> typer.Typer:
+    """The Typer app with ``commands`` registered (all of them by default)."""
+    app = typer.Typer(
+        name="recops",
+        help=(
+            "recops: the operational layer around production recommenders.\n\n"
+            "Start with `recops demo`, or `recops init` then `recops ingest`. Every command "
+            "takes --json for scripts; exit codes are 0 ok, 1 a check failed, 2 bad input."
+        ),
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def main(
+        version: Annotated[
+            bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        ] = False,
+    ) -> None:
+        """recops command line."""
+
+    modules = dict.fromkeys(COMMANDS[c] for c in (commands or COMMANDS))
+    for name in modules:
+        import_module(f"recops.cli.{name}").register(app)
+    return app
 
 
-workspace.register(app)
-ingest.register(app)
-sql.register(app)
-app.add_typer(lake.app, name="lake")
-app.add_typer(registry_cmd.app, name="registry")
-lineage_cmd.register(app)
-demo.register(app)
-drift_cmd.register(app)
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole CLI, for tests and tools that introspect it
+        return build_app()
+    raise AttributeError(name)
 
 
 def run() -> None:
     """Console-script entry point: map recops errors to a message and an exit code."""
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    app = build_app([command] if command in COMMANDS else None)
     try:
         app()  # standalone: click reports usage errors itself, with exit code 2
     except RecopsError as exc:

@@ -505,3 +505,7 @@ def import_mlflow_cmd(
         console.print(f"  → {move}")
     for note in report.notes:
         err_console.print(f"[yellow]note[/]: {note}", highlight=False)
+
+
+def register(parent: typer.Typer) -> None:
+    parent.add_typer(app, name="registry")

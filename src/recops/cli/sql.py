@@ -32,7 +32,7 @@ def sql(
     Example: recops sql "SELECT surface, count(*) FROM requests GROUP BY ALL"
     """
     with Workspace.open(workspace) as ws:
-        con = sandbox(ws.lake, ws.store)
+        con = sandbox(ws.lake, ws.store, query=query)
         result = run_sql(
             con,
             query,

@@ -440,17 +440,29 @@ def count_table(
         name: count_column(name, kinds[name], table.column(name), binnings[name], quantiles=quantiles)
         for name in binnings
     }
+    if segments is None:
+        return overall, {}, {}
+    return overall, *count_segments(table, binnings, kinds, segments)
+
+
+def count_segments(
+    table: pa.Table, binnings: Mapping[str, Binning], kinds: Mapping[str, str], segments: Segments
+) -> tuple[dict[str, dict[str, ColumnCounts]], dict[str, int]]:
+    """Count every column of ``table`` against ``binnings`` within each tracked segment.
+
+    Returns:
+        counts per tracked segment value and column; rows per tracked segment value.
+    """
     per_segment: dict[str, dict[str, ColumnCounts]] = {}
     rows: dict[str, int] = {}
-    if segments is not None:
-        codes = segments.codes(table.column(segments.key))
-        for index, part in split_by_segment(table.select(list(binnings)), codes, len(segments.values)):
-            value = segments.values[index]
-            rows[value] = part.num_rows
-            per_segment[value] = {
-                name: count_column(name, kinds[name], part.column(name), binnings[name]) for name in binnings
-            }
-    return overall, per_segment, rows
+    codes = segments.codes(table.column(segments.key))
+    for index, part in split_by_segment(table.select(list(binnings)), codes, len(segments.values)):
+        value = segments.values[index]
+        rows[value] = part.num_rows
+        per_segment[value] = {
+            name: count_column(name, kinds[name], part.column(name), binnings[name]) for name in binnings
+        }
+    return per_segment, rows
 
 
 def sketch_column(kind: str, column: pa.Array | pa.ChunkedArray) -> tuple[bytes, int, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -21,23 +21,22 @@ import pyarrow as pa
 from recops.drift.counting import (
     Segments,
     count_column,
+    count_segments,
     numeric_counts,
     profile_column,
     segment_values,
     sorted_values,
-    split_by_segment,
     use_scratch,
     values_binning,
 )
-from recops.drift.counts import NUMERIC, Binning, ColumnCounts
+from recops.drift.counts import NUMERIC, ColumnCounts
+from recops.drift.engine import Engine, Options, Profiles, profile_segments
 from recops.drift.profile import Profile
 from recops.drift.sources import Source
 
 #: Bytes of column data one unit of work may hold (its Arrow columns and numpy copies are
 #: a small multiple of this).
 UNIT_BYTES = 32 * 2**20
-#: Called with (columns done, columns in all) after each unit of work.
-Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -67,35 +66,12 @@ def reference_segments(source: Source, key: str, limit: int) -> tuple[Segments, 
     return Segments(key, tuple(values)), dict(zip(values, sizes, strict=True)), rest
 
 
-def _split(table: pa.Table, names: Sequence[str], segments: Segments | None) -> list[tuple[str, pa.Table]]:
-    if segments is None:
-        return []
-    codes = segments.codes(table.column(segments.key))
-    parts = split_by_segment(table.select(list(names)), codes, len(segments.values))
-    return [(segments.values[index], part) for index, part in parts]
-
-
-def _count_segments(
-    window: _Window,
-    parts: list[tuple[str, pa.Table]],
-    kinds: Mapping[str, str],
-    binnings: Mapping[str, Binning],
-) -> None:
-    for value, part in parts:
-        target = window.segments.setdefault(value, {})
-        for name, binning in binnings.items():
-            target[name] = count_column(name, kinds[name], part.column(name), binning)
-
-
 def _unit(
     names: list[str],
     kinds: Mapping[str, str],
     reference: Source | Profile,
     current: Source | None,
-    *,
-    top_k: int,
-    exact: bool,
-    quantiles: bool,
+    options: Options,
     segments: Segments | None,
 ) -> tuple[_Window, _Window]:
     ref_window, cur_window = _Window(), _Window()
@@ -109,15 +85,16 @@ def _unit(
         binnings = {}
         for name in names:
             column = ref_table.column(name)
-            if exact and kinds[name] == NUMERIC and cur_table is not None:
+            if options.exact and kinds[name] == NUMERIC and cur_table is not None:
                 profiled = _exact_numeric(name, column, cur_table.column(name))
                 ref_window.columns[name], cur_window.columns[name] = profiled
             else:
                 ref_window.columns[name] = profile_column(
-                    name, kinds[name], column, top_k=top_k, quantiles=quantiles
+                    name, kinds[name], column, top_k=options.top_k, quantiles=options.quantiles
                 )
             binnings[name] = ref_window.columns[name].binning
-        _count_segments(ref_window, _split(ref_table, names, segments), kinds, binnings)
+        if segments is not None:
+            ref_window.segments, _ = count_segments(ref_table, binnings, kinds, segments)
         del ref_table
     if cur_table is not None:
         for name in names:
@@ -125,7 +102,8 @@ def _unit(
                 cur_window.columns[name] = count_column(
                     name, kinds[name], cur_table.column(name), binnings[name]
                 )
-        _count_segments(cur_window, _split(cur_table, names, segments), kinds, binnings)
+        if segments is not None:
+            cur_window.segments, _ = count_segments(cur_table, binnings, kinds, segments)
     return ref_window, cur_window
 
 
@@ -143,38 +121,23 @@ def _exact_numeric(
     )
 
 
-def run(
-    kinds: Mapping[str, str],
-    reference: Source | Profile,
-    current: Source | None,
-    *,
-    top_k: int,
-    exact: bool = False,
-    quantiles: bool = False,
-    segment: str | None = None,
-    max_segments: int = 50,
-    workers: int | None = None,
-    progress: Progress | None = None,
-) -> tuple[Profile, Profile | None]:
-    """Profile the reference (unless it is one already) and count the current window against it.
-
-    Returns:
-        the reference profile and the current window's profile (None without a current).
-    """
-    workers = workers or workers_default()
+def count(
+    kinds: Mapping[str, str], reference: Source | Profile, current: Source | None, options: Options
+) -> Profiles:
+    """The local engine's work (``run`` is the keyword entry point, ``engine.Engine.run``)."""
+    workers = options.workers or workers_default()
     names = list(kinds)
     ref_rows = reference.rows
     segments: Segments | None = None
     ref_profile = Profile(columns={}, rows=ref_rows, source=getattr(reference, "source", ""))
     if isinstance(reference, Profile):
         ref_profile = reference
-        if reference.segment_key:
-            segments = Segments(reference.segment_key, tuple(reference.segment_rows))
+        segments = profile_segments(reference)
     else:
         ref_profile.source = reference.description
-        if segment:
-            segments, sizes, rest = reference_segments(reference, segment, max_segments)
-            ref_profile.segment_key = segment
+        if options.segment:
+            segments, sizes, rest = reference_segments(reference, options.segment, options.max_segments)
+            ref_profile.segment_key = options.segment
             ref_profile.segment_rows = sizes
             ref_profile.other_segment_rows = rest
     cur_profile = None
@@ -190,16 +153,7 @@ def run(
     groups = column_groups(names, rows, workers)
 
     def one(group: list[str]) -> tuple[_Window, _Window]:
-        return _unit(
-            group,
-            kinds,
-            reference,
-            current,
-            top_k=top_k,
-            exact=exact,
-            quantiles=quantiles,
-            segments=segments,
-        )
+        return _unit(group, kinds, reference, current, options, segments)
 
     done = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="recops-drift", initializer=use_scratch) as pool:
@@ -213,8 +167,11 @@ def run(
                 for value, counts in cur_window.segments.items():
                     cur_profile.segments.setdefault(value, {}).update(counts)
             done += len(group)
-            if progress is not None:
-                progress(done, len(names))
+            if options.progress is not None:
+                options.progress(done, len(names))
     if not isinstance(reference, Profile):
         ref_profile.columns = {name: ref_profile.columns[name] for name in names}
     return ref_profile, cur_profile
+
+
+run = Engine(count).run

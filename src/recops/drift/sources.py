@@ -86,8 +86,12 @@ class ParquetSource:
             except (OSError, pa.ArrowInvalid) as exc:
                 raise InvalidInput(f"{path}: not a readable Parquet file ({exc})") from None
         self._schema: pa.Schema = self._files[0].schema_arrow
+        # The files were opened with their string columns read as dictionaries: keep doing so.
         self._strings = [
-            f.name for f in self._schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            f.name
+            for f in self._schema
+            if pa.types.is_dictionary(f.type)
+            and (pa.types.is_string(f.type.value_type) or pa.types.is_large_string(f.type.value_type))
         ]
         for path, file in zip(self.paths[1:], self._files[1:], strict=True):
             if file.schema_arrow.names != self._schema.names:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import functools
 import pickle
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -34,6 +35,7 @@ from recops.drift.counting import (
     sketch_column,
 )
 from recops.drift.counts import Binning, ColumnCounts
+from recops.drift.engine import Engine, Options, Profiles, profile_segments
 from recops.drift.profile import Profile
 from recops.drift.sketches import merge_frequent, merge_kll
 from recops.drift.sources import Source
@@ -92,51 +94,32 @@ class SparkSource:
             return self.frame.select(*columns).toArrow()
 
 
-def run(
-    kinds: Mapping[str, str],
-    reference: Source | Profile,
-    current: Source | None,
-    *,
-    top_k: int,
-    exact: bool = False,
-    quantiles: bool = False,
-    segment: str | None = None,
-    max_segments: int = 50,
-    workers: int | None = None,
-    progress: local.Progress | None = None,
-) -> tuple[Profile, Profile | None]:
-    """Same contract as ``local.run``; Spark inputs are counted on the cluster."""
-    if isinstance(reference, SparkSource) and reference.rows > EXACT_ROWS and not exact:
+def count(
+    kinds: Mapping[str, str], reference: Source | Profile, current: Source | None, options: Options
+) -> Profiles:
+    """Same contract as ``local.count``; Spark inputs are counted on the cluster, the rest locally."""
+    if isinstance(reference, SparkSource) and reference.rows > EXACT_ROWS and not options.exact:
         ref_profile = _sketch_profile(
-            kinds, reference, top_k=top_k, segment=segment, max_segments=max_segments
+            kinds, reference, top_k=options.top_k, segment=options.segment, max_segments=options.max_segments
         )
-    elif isinstance(reference, SparkSource) and isinstance(current, SparkSource) and exact:
+    elif isinstance(reference, SparkSource) and isinstance(current, SparkSource) and options.exact:
         # Exact mode needs both windows' values side by side: fetch them, as the local engine reads files.
-        return local.run(
-            kinds, reference, current, top_k=top_k, exact=True, quantiles=quantiles, segment=segment,
-            max_segments=max_segments, workers=workers, progress=progress,
-        )  # fmt: skip
+        return local.count(kinds, reference, current, options)
     else:
-        ref_profile, _ = local.run(
-            kinds, reference, None, top_k=top_k, quantiles=quantiles, segment=segment,
-            max_segments=max_segments, workers=workers, progress=progress,
-        )  # fmt: skip
+        ref_profile, _ = local.count(kinds, reference, None, replace(options, exact=False))
     if current is None:
         return ref_profile, None
     if not isinstance(current, SparkSource):
-        _, cur_profile = local.run(
-            kinds, ref_profile, current, top_k=top_k, workers=workers, progress=progress
-        )
+        count_only = Options(top_k=options.top_k, workers=options.workers, progress=options.progress)
+        _, cur_profile = local.count(kinds, ref_profile, current, count_only)
         return ref_profile, cur_profile
-    segments = (
-        Segments(ref_profile.segment_key, tuple(ref_profile.segment_rows))
-        if ref_profile.segment_key
-        else None
-    )
-    cur_profile = count_frame(current, ref_profile.binnings(), kinds, segments=segments)
-    if progress is not None:
-        progress(len(kinds), len(kinds))
+    cur_profile = count_frame(current, ref_profile.binnings(), kinds, segments=profile_segments(ref_profile))
+    if options.progress is not None:
+        options.progress(len(kinds), len(kinds))
     return ref_profile, cur_profile
+
+
+run = Engine(count).run
 
 
 def count_frame(
@@ -149,11 +132,10 @@ def count_frame(
 ) -> Profile:
     """Count a DataFrame against ``binnings`` on the executors and merge the partitions' counts."""
     names = list(binnings) + ([segments.key] if segments is not None and segments.key not in binnings else [])
-    task = functools.partial(
+    work = functools.partial(
         _count_partition, binnings=dict(binnings), kinds=dict(kinds), segments=segments, quantiles=quantiles
     )
-    rows = source.frame.select(*names).mapInArrow(task, "part binary").collect()
-    parts = [pickle.loads(row["part"]) for row in rows]
+    parts = _map_partitions(source, names, work)
     profile = Profile(columns={}, rows=sum(p["rows"] for p in parts), source=source.description)
     overall = merge_all([p["columns"] for p in parts])
     profile.columns = {name: overall[name] for name in binnings if name in overall}
@@ -177,44 +159,49 @@ def _empty(name: str, kind: str, binning: Binning) -> ColumnCounts:
     return ColumnCounts(name, kind, binning, empty_counts(binning))
 
 
+def _map_partitions(
+    source: SparkSource, columns: Sequence[str], work: Callable[[pa.Table], Any]
+) -> list[Any]:
+    """``work`` run by the executors on each non-empty partition's rows; its results, collected."""
+    task = functools.partial(_partition, work=work)
+    rows = source.frame.select(*columns).mapInArrow(task, "part binary").collect()
+    return [pickle.loads(row["part"]) for row in rows]
+
+
+def _partition(
+    batches: Iterator[pa.RecordBatch], *, work: Callable[[pa.Table], Any]
+) -> Iterator[pa.RecordBatch]:
+    collected = list(batches)
+    if not collected:
+        return
+    result = work(pa.Table.from_batches(collected))
+    yield pa.RecordBatch.from_pydict(
+        {"part": [pickle.dumps(result)]}, schema=pa.schema([("part", pa.binary())])
+    )
+
+
 def _count_partition(
-    batches: Iterator[pa.RecordBatch],
+    table: pa.Table,
     *,
     binnings: dict[str, Binning],
     kinds: dict[str, str],
     segments: Segments | None,
     quantiles: bool,
-) -> Iterator[pa.RecordBatch]:
-    collected = list(batches)
-    if not collected:
-        return
-    table = pa.Table.from_batches(collected)
+) -> dict[str, Any]:
     overall, per_segment, segment_rows = count_table(
         table, binnings, kinds, segments=segments, quantiles=quantiles
     )
-    part = {
+    return {
         "rows": table.num_rows,
         "columns": overall,
         "segments": per_segment,
         "segment_rows": segment_rows,
         "other_segment_rows": table.num_rows - sum(segment_rows.values()) if segments is not None else 0,
     }
-    yield pa.RecordBatch.from_pydict(
-        {"part": [pickle.dumps(part)]}, schema=pa.schema([("part", pa.binary())])
-    )
 
 
-def _sketch_partition(
-    batches: Iterator[pa.RecordBatch], *, kinds: dict[str, str]
-) -> Iterator[pa.RecordBatch]:
-    collected = list(batches)
-    if not collected:
-        return
-    table = pa.Table.from_batches(collected)
-    sketched = {name: sketch_column(kind, table.column(name))[0] for name, kind in kinds.items()}
-    yield pa.RecordBatch.from_pydict(
-        {"part": [pickle.dumps(sketched)]}, schema=pa.schema([("part", pa.binary())])
-    )
+def _sketch_partition(table: pa.Table, *, kinds: dict[str, str]) -> dict[str, bytes]:
+    return {name: sketch_column(kind, table.column(name))[0] for name, kind in kinds.items()}
 
 
 def _sketch_profile(
@@ -223,11 +210,10 @@ def _sketch_profile(
     """Sketch mode: pass 1 merges per-partition sketches into binnings, pass 2 counts exactly."""
     from recops.drift.counts import NUMERIC
 
-    task = functools.partial(_sketch_partition, kinds=dict(kinds))
-    rows = reference.frame.select(*kinds).mapInArrow(task, "part binary").collect()
+    parts = _map_partitions(reference, list(kinds), functools.partial(_sketch_partition, kinds=dict(kinds)))
     merged: dict[str, bytes] = {}
-    for row in rows:
-        for name, sketch in pickle.loads(row["part"]).items():
+    for part in parts:
+        for name, sketch in part.items():
             combine = merge_kll if kinds[name] == NUMERIC else merge_frequent
             merged[name] = combine(merged.get(name, b""), sketch)
     binnings = {name: binning_from_sketch(kind, merged.get(name, b""), top_k) for name, kind in kinds.items()}

@@ -7,6 +7,7 @@ an extension; results stop at a row limit and a query is interrupted at a timeou
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 
@@ -26,12 +27,18 @@ class SqlResult:
     truncated: bool
 
 
-def sandbox(lake: Lake, store: Store | None = None) -> duckdb.DuckDBPyConnection:
-    """A connection with every lake view and store table, locked down for read-only use."""
+def sandbox(lake: Lake, store: Store | None = None, *, query: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection with every lake view and store table, locked down for read-only use.
+
+    Store tables are copied into the connection when registered, so with ``query`` given
+    only the tables it names are read (``metric_points`` can hold millions of rows).
+    """
     con = lake.connect()
     if store is not None:
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query.lower())) if query is not None else None
         for name in store.table_names():
-            con.register(name, store.read_table(name))
+            if words is None or name in words:
+                con.register(name, store.read_table(name))
     con.execute(f"SET allowed_directories = ['{lake.data_dir.resolve()!s}/']")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoload_known_extensions = false")

@@ -68,3 +68,20 @@ def windows_between(start: datetime, end: datetime, size: str, zone: ZoneInfo) -
     while window.start < end:
         yield window
         window = window_of(window.end, size, zone)
+
+
+def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
+    """A time typed by a person: ISO 8601, a naive one read in the workspace zone.
+
+    ``2026-10-05`` is local midnight; ``2026-10-05T13:00Z`` is an instant.
+
+    Raises:
+        InvalidInput: when ``text`` is not a time.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"not an ISO 8601 time: {text!r} (e.g. 2026-10-05 or 2026-10-05T13:00Z)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.astimezone(UTC)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -235,3 +236,193 @@ class AuditHeadRow(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MetricPointRow(Base):
+    """One value of a metric series: a metric about a subject, in a slice and a window.
+
+    ``subject`` names what the value is about within the metric (a feature, a feature
+    group, a source, a stage, a check; empty when the metric needs none), ``slice`` the
+    traffic it covers (``""`` for all, else ``key=value``). Ratio metrics keep their
+    numerator and denominator so slices and windows can be re-aggregated and tested.
+    """
+
+    __tablename__ = "metric_points"
+
+    metric: Mapped[str] = mapped_column(String(100), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    slice: Mapped[str] = mapped_column(String(300), primary_key=True)
+    granularity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    value: Mapped[float | None] = mapped_column(Float)
+    numerator: Mapped[float | None] = mapped_column(Float)
+    denominator: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+    label_completeness: Mapped[float | None] = mapped_column(Float)
+    engine: Mapped[str] = mapped_column(String(16))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_metric_points_window", "granularity", "window_start"),)
+
+
+class MonitorStateRow(Base):
+    """What `monitor run` has seen: processed batches and clocks, for incremental runs."""
+
+    __tablename__ = "monitor_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MonitorBatchRow(Base):
+    """A lake batch whose rows the monitors have accounted for."""
+
+    __tablename__ = "monitor_batches"
+
+    batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- alerts (issue 6): lifecycle, groups, silences, events and the notification outbox.
+# JSON-valued columns are Text written by recops.detect.
+
+
+class AlertGroupRow(Base):
+    """Alerts with one cause: open (firing or acknowledged) while any member is open."""
+
+    __tablename__ = "alert_groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    cause: Mapped[str] = mapped_column(String(400))  # the cause key that opened it
+    cause_keys: Mapped[str] = mapped_column(Text)  # JSON list of every member's cause keys
+    state: Mapped[str] = mapped_column(String(16), index=True)  # firing | acknowledged | resolved
+    severity: Mapped[str] = mapped_column(String(8))
+    first_data_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_data_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the last group notification said, so the next one is sent only on a change.
+    notified_state: Mapped[str | None] = mapped_column(String(16))
+    notified_severity: Mapped[str | None] = mapped_column(String(8))
+    notified_members: Mapped[int] = mapped_column(Integer, default=0)
+    dirty: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AlertSilenceRow(Base):
+    """Alerts matching every glob are stored but not routed until ``expires_at``."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    detector: Mapped[str] = mapped_column(String(300))
+    metric: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(300))
+    slice: Mapped[str] = mapped_column(String(300))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text)
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    removed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AlertRow(Base):
+    """One alert: a detector's condition on one series, from firing to resolved."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)
+    key: Mapped[str] = mapped_column(String(64))  # dedup key: one open alert per key
+    group_id: Mapped[int] = mapped_column(ForeignKey("alert_groups.id"), index=True)
+    detector: Mapped[str] = mapped_column(String(100))
+    metric: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(200))
+    subject_kind: Mapped[str] = mapped_column(String(32))
+    slice: Mapped[str] = mapped_column(String(300))
+    granularity: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    summary: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)
+    data_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # end of the tripping window
+    last_data_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolved_data_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # wall clock
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    silence_id: Mapped[int | None] = mapped_column(ForeignKey("alert_silences.id"))
+    notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_alerts_key_state", "key", "state"),)
+
+
+class AlertEventRow(Base):
+    """A lifecycle event of an alert or a group, with the snapshot its notifications carry."""
+
+    __tablename__ = "alert_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(8))  # alert | group
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("alert_groups.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(8))
+    silenced: Mapped[bool] = mapped_column(Boolean, default=False)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[str] = mapped_column(Text)
+    routed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
+class AlertOutboxRow(Base):
+    """One notification to send: an event for a route, retried with backoff until delivered."""
+
+    __tablename__ = "alert_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("alert_events.id"))
+    route: Mapped[str] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16))  # pending | delivered | rejected
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "route", name="uq_alert_outbox_event_route"),
+        Index("ix_alert_outbox_route_state", "route", "state", "id"),
+    )
+
+
+class AlertDeliveryRow(Base):
+    """One delivery attempt of an outbox row: the delivery log."""
+
+    __tablename__ = "alert_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("alert_outbox.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)

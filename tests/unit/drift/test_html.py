@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -43,20 +42,38 @@ def test_names_are_escaped() -> None:
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: How many of the given SVG elements are laid out with a size and have marks in them.
+DRAWN = """plots => plots.filter(
+    p => p.getBoundingClientRect().width > 0 && p.querySelector('path, rect, polyline')
+).length"""
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_chromium_loads_a_fifty_column_report_in_under_two_seconds(tmp_path: Path) -> None:
+def test_chromium_renders_a_fifty_column_report_from_the_file_alone(tmp_path: Path) -> None:
+    """How fast it loads is measured by bench/drift.py, not here (no timed unit tests)."""
     playwright = pytest.importorskip("playwright.sync_api")
     report = compare(wide(1).drop_columns(["device"]), wide(2, shift=1.0).drop_columns(["device"]))
     path = write_html(report, tmp_path / "r.html")
+    assert path.stat().st_size < 5_000_000
+    page_text = path.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page_text)  # no http(s) references
     with playwright.sync_playwright() as p:
         flags = ["--headless", "--no-sandbox", "--disable-gpu"]
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags)
         page = browser.new_page()
-        started = time.perf_counter()
+        requests: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(path.as_uri(), wait_until="load")
-        elapsed = time.perf_counter() - started
-        assert page.locator("details").count() == 50
+        sections = page.locator("details").count()
+        opened = page.locator("details[open]").count()
+        plots = page.locator("svg").count()
+        drawn = page.locator("details[open] svg").evaluate_all(DRAWN)
         browser.close()
-    assert elapsed < 2.0
+    assert requests == [path.as_uri()]  # the page fetched nothing beyond itself
+    assert errors == []
+    assert sections == 50 and opened == 5  # one section per column, the drifted ones open
+    assert plots == 40 * 2 + 10  # numeric columns: CDF and deciles; categorical: shares
+    assert drawn == 5 * 2  # the five drifted (numeric) columns' plots are laid out and drawn
