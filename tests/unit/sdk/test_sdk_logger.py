@@ -250,7 +250,7 @@ def test_a_full_queue_drops_and_counts_without_blocking(tmp_path: Path, writer: 
         start = time.perf_counter()
         logger.log(**request(i))
         slowest = max(slowest, time.perf_counter() - start)
-    assert slowest < 0.05  # never waits for the flusher
+    assert slowest < 1.0  # never waits for the flusher (stalled for up to 30 s)
     assert logger.stats == LoggerStats(logged=5, dropped=96)
     release.set()
     logger.close()
@@ -623,7 +623,7 @@ def test_a_writer_killed_while_logging_never_blocks_or_raises(tmp_path: Path) ->
     stats = logger.stats
     assert stats.written + stats.errors == stats.logged and stats.dropped == 0
     assert stats.written == len(read_rows(tmp_path)) and stats.files == len(visible_files(tmp_path))
-    assert slowest[0] < 0.05
+    assert slowest[0] < 0.25  # no wait on the writer restart (the bound leaves room for a loaded machine)
 
 
 def test_a_failed_write_in_the_writer_process_is_counted(
