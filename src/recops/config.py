@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -59,6 +60,16 @@ drift_reference_days = 7
 # Declarative data-quality checks (YAML), relative to this file.
 checks = "checks.yaml"
 
+[detection]
+# `recops monitor run` runs the detectors after computing the windows.
+enabled = true
+# Local dates that are holidays: their traffic is compared with earlier holidays.
+holidays = []
+# Dead man's switch: alert when no request or outcome newer than this reaches recops,
+# or when `recops monitor run` has not completed for this long.
+data_silence_minutes = 60
+monitor_silence_minutes = 180
+
 [slo]
 latency_p99_ms = 250.0
 error_rate = 0.01
@@ -109,6 +120,25 @@ class MonitorsConfig:
 
 
 @dataclass(frozen=True)
+class DetectionConfig:
+    """``[detection]``: what detection needs beyond the metric catalog.
+
+    Attributes:
+        enabled: ``monitor run`` runs detection after computing the windows.
+        holidays: local dates that are holidays; seasonal baselines compare a holiday's
+            traffic with earlier holidays (and Sundays), not with the same weekday.
+        data_silence_minutes: the dead man's switch: alert when no request or outcome
+            newer than this reaches recops.
+        monitor_silence_minutes: alert when ``monitor run`` has not completed for this long.
+    """
+
+    enabled: bool = True
+    holidays: tuple[date, ...] = ()
+    data_silence_minutes: float = 60.0
+    monitor_silence_minutes: float = 180.0
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated workspace configuration.
 
@@ -135,6 +165,7 @@ class Config:
     feature_groups: dict[str, FeatureGroupConfig] = field(default_factory=dict)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     monitors: MonitorsConfig = field(default_factory=lambda: MonitorsConfig())
+    detection: DetectionConfig = field(default_factory=lambda: DetectionConfig())
 
     @property
     def zone(self) -> ZoneInfo:
@@ -185,7 +216,7 @@ class _Reader:
         return value
 
 
-_TOP = {"workspace", "windows", "lake", "sql", "monitors", "slo", "feature_groups", "sources"}
+_TOP = {"workspace", "windows", "lake", "sql", "monitors", "detection", "slo", "feature_groups", "sources"}
 _WINDOWS = {"hour", "day"}
 
 
@@ -262,6 +293,7 @@ def parse_config(text: str, path: Path) -> Config:
         feature_groups=groups,
         sources=sources,
         monitors=monitors,
+        detection=_detection(r, data),
     )
 
 
@@ -283,6 +315,32 @@ def _monitors(r: _Reader, data: dict[str, Any]) -> MonitorsConfig:
         label_window_hours=label_hours,
         drift_reference_days=r.integer(mon, "monitors.drift_reference_days", 7, minimum=1),
         checks=r.string(mon, "monitors.checks", "checks.yaml"),
+    )
+
+
+def _detection(r: _Reader, data: dict[str, Any]) -> DetectionConfig:
+    allowed = {"enabled", "holidays", "data_silence_minutes", "monitor_silence_minutes"}
+    det = r.table(data, "detection", allowed)
+    enabled = det.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise r.error("detection.enabled", f"must be true or false, got {enabled!r}")
+    raw = det.get("holidays", [])
+    if not isinstance(raw, list):
+        raise r.error("detection.holidays", "must be a list of dates (YYYY-MM-DD)")
+    holidays: list[date] = []
+    for value in raw:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            holidays.append(value)
+            continue
+        try:
+            holidays.append(date.fromisoformat(str(value)))
+        except ValueError:
+            raise r.error("detection.holidays", f"not a date (YYYY-MM-DD): {value!r}") from None
+    return DetectionConfig(
+        enabled=enabled,
+        holidays=tuple(sorted(set(holidays))),
+        data_silence_minutes=r.number(det, "detection.data_silence_minutes", 60.0, minimum=1),
+        monitor_silence_minutes=r.number(det, "detection.monitor_silence_minutes", 180.0, minimum=1),
     )
 
 

@@ -397,3 +397,62 @@ def export_prometheus_cmd(
         print_json({"file": str(path), "samples": samples})
     else:
         console.print(f"wrote {samples} samples to {path}")
+
+
+@app.command("plan")
+def plan_cmd(
+    metric: Annotated[
+        str | None, typer.Argument(help="Only this metric (default all).", show_default=False)
+    ] = None,
+    workspace: WorkspaceOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Which detector judges which metric, on which windows, raising what, and why.
+
+    The plan follows from the metric catalog (thresholds, SLOs, directions); see
+    docs/detection.md. Example: recops alerts plan ctr
+    """
+    from recops.catalog import load_catalog
+    from recops.detect.plan import default_plan
+
+    with Workspace.open(workspace) as ws:
+        catalog = load_catalog(ws.config.root)
+        if metric is not None:
+            catalog.get(metric)  # a clear error for an unknown metric
+        plan = default_plan(catalog, ws.config)
+    rows = [
+        {"metric": name, **spec.to_json()}
+        for name in plan.metrics
+        if metric is None or name == metric
+        for spec in plan.for_metric(name)
+    ]
+    if json:
+        print_json(rows)
+        return
+    _table(rows, ["metric", "detector", "granularity", "alarm", "warn", "reason"], "detection plan")
+
+
+@app.command("deadman")
+def deadman_cmd(workspace: WorkspaceOption = None, json: JsonOption = False) -> None:
+    """The dead man's switch: alert if data stopped arriving or `monitor run` stopped running.
+
+    Run it on its own schedule (cron, every 15 minutes), apart from `monitor run`: a
+    stopped monitor cannot report itself. Exit code 1 when a clock is past its limit.
+    Limits: [detection] data_silence_minutes and monitor_silence_minutes in recops.toml.
+    """
+    from recops.detect.deadman import check_deadman
+
+    with Workspace.open(workspace) as ws:
+        measured, _, _ = check_deadman(ws.store, ws.config)
+        routing.dispatch(ws.store, load_routes(ws.config.root))
+    rows = [s.to_json() for s in measured]
+    if json:
+        print_json(rows)
+    else:
+        _table(
+            rows,
+            ["metric", "subject", "last", "quiet_minutes", "limit_minutes", "tripped"],
+            "dead man's switch",
+        )
+    if any(s.tripped for s in measured):
+        raise typer.Exit(1)

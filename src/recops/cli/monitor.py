@@ -49,10 +49,21 @@ def run(
         str | None,
         typer.Option(help="duckdb or spark (default: [monitors] engine in recops.toml).", show_default=False),
     ] = None,
+    detect: Annotated[
+        bool,
+        typer.Option(
+            "--detect/--no-detect",
+            help="Run detection and notify after computing ([detection] enabled in recops.toml).",
+        ),
+    ] = True,
     workspace: WorkspaceOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Compute every monitor for the complete windows that need it, incrementally.
+    """Compute every monitor for the complete windows that need it, then detect and notify.
+
+    After the windows, the detectors judge every window not judged before (`recops alerts
+    plan` lists which detector judges which metric), open and resolve alerts, check the
+    dead man's switch for data, and deliver notifications (notify.yaml).
 
     Without --from/--to only new or changed windows are computed (new batches, windows
     that closed since the last run, windows whose late outcomes arrived); running it
@@ -78,18 +89,34 @@ def run(
                 )
         finally:
             opened.close()
+        cycle = None
+        if detect and ws.config.detection.enabled and family is None:
+            from recops.detect.cycle import detection_cycle
+
+            with _Bar(enabled=not json) as bar:
+                cycle = detection_cycle(ws.store, ws.config, rejudge_from=lo, progress=bar.update)
     if json:
-        print_json(report.to_json())
+        print_json({**report.to_json(), "detection": cycle.to_json() if cycle else None})
         return
     if report.nothing_to_do:
         console.print(f"Nothing to compute: {report.reason}.")
-        return
-    windows = ", ".join(f"{n} {g}" for g, n in report.windows.items() if n)
-    total = sum(report.points.values())
-    console.print(
-        f"Computed {windows} windows on {report.engine}: {total:,} points "
-        f"({', '.join(f'{k} {v:,}' for k, v in report.points.items())}) in {report.seconds:.1f} s."
-    )
+    else:
+        windows = ", ".join(f"{n} {g}" for g, n in report.windows.items() if n)
+        total = sum(report.points.values())
+        console.print(
+            f"Computed {windows} windows on {report.engine}: {total:,} points "
+            f"({', '.join(f'{k} {v:,}' for k, v in report.points.items())}) in {report.seconds:.1f} s."
+        )
+    if cycle is not None:
+        d = cycle.detection
+        tripped = [s for s in cycle.silences if s.tripped]
+        console.print(
+            f"Detection: {d.series:,} series judged; alerts {d.opened} opened, {d.updated} updated, "
+            f"{d.resolved} resolved in {d.seconds:.1f} s"
+            + (f"; {len(tripped)} silent data feeds" if tripped else "")
+            + (f"; {cycle.delivery.pending} notifications pending" if cycle.delivery.pending else "")
+            + ". See `recops alerts list`."
+        )
 
 
 @app.command("series")

@@ -372,6 +372,55 @@ def record_signals(
         return [alert_of(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class Clear:
+    """A condition that cleared: resolve the open alert with ``key`` at ``data_time``."""
+
+    key: str
+    data_time: datetime
+
+
+def record_timeline(
+    store: Store,
+    steps: Iterable[AlertSignal | Clear],
+    *,
+    rules: GroupingRules | None = None,
+    at: datetime | None = None,
+) -> tuple[list[Alert], list[Alert]]:
+    """Apply a pass's signals and clears in the order given, in one transaction.
+
+    A detection pass over a backfill sees conditions start and clear inside the range it
+    judges: a signal opens (or updates) the alert of its key, a :class:`Clear` resolves
+    it with ``resolved_data_time`` set, and a later signal for the same key opens a new
+    alert. Give the steps in data-time order. A clear for a key with no open alert is
+    ignored.
+
+    Returns:
+        The alerts signalled (opened or updated) and the alerts resolved.
+    """
+    when = utc(at) if at is not None else now()
+    items = list(steps)
+    for step in items:
+        if isinstance(step, AlertSignal):
+            step.check()
+    with store.lock(ALERTS_LOCK), store.session() as session:
+        batch = _Batch(session, rules or GroupingRules(), when)
+        signalled: dict[int, AlertRow] = {}
+        resolved: list[AlertRow] = []
+        for step in items:
+            if isinstance(step, AlertSignal):
+                row = batch.apply(step)
+                signalled[id(row)] = row
+                continue
+            open_row = batch.open_by_key.pop(step.key, None)
+            if open_row is not None:
+                cleared = utc(step.data_time)
+                batch.close(open_row, actor=SYSTEM_ACTOR, note="condition cleared", data_time=cleared)
+                resolved.append(open_row)
+        batch.finish()
+        return [alert_of(r) for r in signalled.values()], [alert_of(r) for r in resolved]
+
+
 class _Batch:
     """One detection pass inside one session: open alerts by key, open groups, touched groups."""
 

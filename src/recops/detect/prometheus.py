@@ -36,6 +36,7 @@ from pathlib import Path
 from sqlalchemy import and_, func, select
 
 from recops.detect.events import OPEN_STATES, SEVERITIES, now, utc
+from recops.monitors.runner import last_beat
 from recops.store import Store
 from recops.store.tables import AlertGroupRow, AlertOutboxRow, AlertRow, MetricPointRow
 
@@ -88,6 +89,14 @@ def render_prometheus(
     stamp = _Family("recops_export_timestamp_seconds", "When this exposition was generated (Unix time).")
     stamp.add({}, when.timestamp())
     families.append(stamp)
+    beat = last_beat(store)
+    if beat is not None:
+        heartbeat = _Family(
+            "recops_monitor_last_run_timestamp_seconds",
+            "When `recops monitor run` last completed (Unix time): alert on its age.",
+        )
+        heartbeat.add({}, beat.timestamp())
+        families.append(heartbeat)
     return "\n".join(line for f in families for line in f.lines()) + "\n"
 
 

@@ -108,6 +108,7 @@ def run_monitors(
         explicit = start is not None or end is not None
         if not explicit and not new_batches and state.clock == clocks.data:
             report.reason = "nothing new since the last run"
+            beat(store)
             return report
         granularities = parse_granularities(config.serving_window_minutes, config.windows, config.zone)
         plans: list[tuple[Granularity, WindowPlan]] = []
@@ -145,6 +146,7 @@ def run_monitors(
             state.save(store, new_batches)
         if report.nothing_to_do and not report.reason:
             report.reason = "no complete window needs computing"
+        beat(store)
         return report
     finally:
         report.seconds = time.perf_counter() - t0
@@ -288,6 +290,23 @@ class _State:
         with store.session() as session:
             session.merge(MonitorStateRow(key="clocks", value=value))
             session.add_all([MonitorBatchRow(batch_id=b, processed_at=now) for b in batches])
+
+
+HEARTBEAT_KEY = "heartbeat"
+
+
+def beat(store: Store, at: datetime | None = None) -> None:
+    """Record that a monitor run completed (read by the dead man's switch)."""
+    value = (at or datetime.now(UTC)).isoformat()
+    with store.session() as session:
+        session.merge(MonitorStateRow(key=HEARTBEAT_KEY, value=value))
+
+
+def last_beat(store: Store) -> datetime | None:
+    """When a monitor run last completed, or None if none ever did."""
+    with store.session() as session:
+        row = session.get(MonitorStateRow, HEARTBEAT_KEY)
+        return _parse(row.value) if row is not None else None
 
 
 def _parse(value: str | None) -> datetime | None:

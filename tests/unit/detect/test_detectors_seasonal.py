@@ -203,3 +203,21 @@ def test_state_stays_bounded() -> None:
     assert max(len(history) for history in baseline._slots.values()) == 4
     assert len(baseline._slots) == 7 * 24
     assert len(baseline._pool) <= 14 * 24
+
+
+def test_min_relative_change_and_min_n_gate_what_z_alone_would_flag() -> None:
+    # A perfectly flat series (tiny spread) then a 3% rise: huge z, small effect.
+    flat = {T0 + i * HOUR: 100.0 for i in range(5 * 7 * 24)}
+    last = max(flat) + HOUR
+    pts = hourly({**flat, last: 103.0}, weeks=6)[: len(flat) + 1]
+    plain = run_detector(SeasonalDetector(SeasonalDetectorParams(direction="up_is_bad")), pts)[-1]
+    gated = SeasonalDetectorParams(direction="up_is_bad", min_relative_change=0.05)
+    assert plain.status == "alarm"
+    assert run_detector(SeasonalDetector(gated), pts)[-1].status == "ok"
+    big = hourly({**flat, last: 110.0}, weeks=6)[: len(flat) + 1]
+    assert run_detector(SeasonalDetector(gated), big)[-1].status == "alarm"
+    # min_n: a window with too few observations is not judged.
+    thin = [SeriesPoint(at=p.at, start=p.start, value=p.value, n=50) for p in big]
+    counted = SeasonalDetectorParams(direction="up_is_bad", min_n=100)
+    state = run_detector(SeasonalDetector(counted), thin)[-1]
+    assert state.status == "insufficient" and "min_n" in state.evidence["reason"]

@@ -101,3 +101,21 @@ def test_insufficient_until_three_weeks_and_the_window_stays_bounded() -> None:
         )
     )
     assert run_detector(plain, points(daily_ctr(0, 30), DAY))[-1].evidence["trend"]["n"] == 14
+
+
+def test_a_relative_threshold_is_a_share_below_the_level_at_the_window_start() -> None:
+    # A clean line from 0.05 losing 0.0005 a day: over the 28-day window the fitted level
+    # at the window's start is 0.05 - 0.0005·(days - 1 - 28); the threshold is 10% below it.
+    days = 60
+    values = 0.05 - 0.0005 * np.arange(days)
+    params = TrendParams(relative_threshold=0.1, direction="down_is_bad", seasonal=False)
+    states = run_detector(TrendDetector(params), points(values, DAY))
+    last = states[-1]
+    start_level = 0.05 - 0.0005 * (days - 1 - 28)
+    assert last.evidence["bounds"]["threshold"] == pytest.approx(0.9 * start_level, rel=1e-6)
+    # now 0.0205, start 0.0345: 10% below the start is 0.03105, already passed
+    assert last.status == "alarm" and last.evidence["forecast"]["already"]
+    with pytest.raises(Exception, match="relative_threshold"):
+        TrendParams(relative_threshold=1.5, direction="down_is_bad")
+    with pytest.raises(Exception, match="not both"):
+        TrendParams(relative_threshold=0.1, threshold=0.04, direction="down_is_bad")

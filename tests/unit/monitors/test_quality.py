@@ -468,3 +468,14 @@ def test_days_summed_from_hours_equal_days_queried(checked: Workspace) -> None:
         ).to_pylist()
     }
     assert again and again == {k: v for k, v in full.items() if k[2] == day}
+
+
+@pytest.mark.parametrize(("k", "n"), [(3, 40), (400, 4000), (0, 25), (25, 25), (7, 1000)])
+def test_rate_limits_need_evidence_wilson_bound_matches_scipy(k: int, n: int) -> None:
+    from scipy.stats import binomtest
+
+    from recops.monitors.families.quality import wilson_lower
+
+    # A two-sided 98% Wilson interval has the one-sided 99% lower bound.
+    expected = binomtest(k, n).proportion_ci(confidence_level=0.98, method="wilson").low
+    assert wilson_lower(k, n) == pytest.approx(expected, abs=1e-4)

@@ -46,15 +46,25 @@ class SeasonalDetectorParams:
             produce by chance).
         direction: the catalog direction; only the bad side(s) are judged (``neutral``
             and ``both_bad`` judge both).
+        min_relative_change: also require the value to be at least this share away
+            from the baseline (``None``: z alone). A catalog relative threshold ("a 10%
+            drop") sets it: on thick series a tiny move is many standard errors away,
+            and effect size, not significance, is what is worth an alert.
+        min_n: windows with fewer observations (the point's ``n``) are not judged
+            (``None``: all). A p99 over 100 requests is its second-largest value.
     """
 
     baseline: SeasonalParams = field(default_factory=SeasonalParams)
     warn_z: float = 5.0
     alarm_z: float = 6.0
     direction: str = "both_bad"
+    min_relative_change: float | None = None
+    min_n: int | None = None
 
     def __post_init__(self) -> None:
         bad_sides(self.direction)
+        if self.min_relative_change is not None and self.min_relative_change < 0:
+            raise InvalidInput(f"min_relative_change must not be negative, got {self.min_relative_change}")
         if not 0 < self.warn_z <= self.alarm_z:
             raise InvalidInput(f"need 0 < warn_z <= alarm_z, got {self.warn_z} and {self.alarm_z}")
 
@@ -98,6 +108,8 @@ class SeasonalDetector:
         }
         status: Status = "insufficient"
         score = 0.0
+        if residual is not None and p.min_n is not None and (point.n or 0) < p.min_n:
+            residual, reason = None, f"n below min_n {p.min_n}"
         if residual is None:
             evidence["reason"] = reason
         else:
@@ -115,6 +127,8 @@ class SeasonalDetector:
                 residual.z if self._rise_bad else float("-inf"),
                 -residual.z if self._fall_bad else float("-inf"),
             )
+            if p.min_relative_change is not None and not self._moved_enough(point.usable_value, b):
+                bad_z = min(bad_z, 0.0)
             if bad_z >= p.alarm_z:
                 status, score = "alarm", bad_z - p.alarm_z
             elif bad_z >= p.warn_z:
@@ -123,3 +137,11 @@ class SeasonalDetector:
                 status = "ok"
         since = self._clock.tick(status, point.at)
         return DetectorState(status, float(finite(score) or 0.0), evidence, since, point.at)
+
+    def _moved_enough(self, value: float | None, baseline: float) -> bool:
+        """Whether the value is ``min_relative_change`` away from the baseline on a bad side."""
+        if value is None or baseline == 0:
+            return value is not None and value != baseline
+        change = value / baseline - 1.0
+        wanted = self._params.min_relative_change or 0.0
+        return (self._rise_bad and change >= wanted) or (self._fall_bad and -change >= wanted)

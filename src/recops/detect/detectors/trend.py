@@ -62,6 +62,9 @@ class TrendParams:
     Attributes:
         threshold: the level the series must not cross (the metric's SLO or default
             threshold); ``None``: only a significant trend on a bad side, as ``warn``.
+        relative_threshold: instead of a level, a share of the series' own fitted level
+            at the start of the window: 0.1 on a ``down_is_bad`` series means "10% below
+            where it was ``window`` ago" (the catalog's relative thresholds).
         direction: the catalog direction. With a threshold, ``both_bad``/``neutral`` take
             the side the threshold is on; without, they watch both sides.
         window: data time the test looks back over (default 28 days: four whole weeks,
@@ -83,6 +86,7 @@ class TrendParams:
     """
 
     threshold: float | None = None
+    relative_threshold: float | None = None
     direction: str = "both_bad"
     window: timedelta = timedelta(days=28)
     min_points: int = 21
@@ -95,6 +99,15 @@ class TrendParams:
     def __post_init__(self) -> None:
         bad_sides(self.direction)
         check_window(self.window, self.min_points, self.alpha, self.confidence)
+        if self.relative_threshold is not None:
+            if self.threshold is not None:
+                raise InvalidInput("give a trend a threshold or a relative_threshold, not both")
+            r, direction = self.relative_threshold, self.direction
+            if direction not in ("up_is_bad", "down_is_bad") or r <= 0 or (direction == "down_is_bad" and r >= 1):
+                raise InvalidInput(
+                    "a relative_threshold needs direction up_is_bad (any share above 0) or "
+                    "down_is_bad (a share between 0 and 1)"
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrendParams:
@@ -145,9 +158,14 @@ class TrendDetector:
             evidence["reason"] = f"{len(self._window)} of {p.min_points} values in the window"
         else:
             rise_bad, fall_bad = bad_sides(p.direction)
-            if p.threshold is not None and rise_bad and fall_bad:
+            threshold = p.threshold
+            if p.relative_threshold is not None:
+                window_start = fit.now - p.window / timedelta(days=1)
+                start = fit.center_y + fit.slope.slope * (window_start - fit.center_x)
+                threshold = start * (1 + p.relative_threshold if rise_bad else 1 - p.relative_threshold)
+            if threshold is not None and rise_bad and fall_bad:
                 rise_bad = fall_bad = False
-                if p.threshold > fit.fitted_now:
+                if threshold > fit.fitted_now:
                     rise_bad = True
                 else:
                     fall_bad = True
@@ -160,13 +178,13 @@ class TrendDetector:
                 z_crit = _NORMAL.inv_cdf(1 - p.alpha)
             significant = p_value < p.alpha
             crossing = None
-            if p.threshold is not None:
+            if threshold is not None:
                 crossing = forecast_crossing(
                     fit.slope,
                     fit.center_x,
                     fit.center_y,
                     fit.now,
-                    p.threshold,
+                    threshold,
                     rising=rising,
                     center_se=fit.center_se,
                 )
@@ -177,6 +195,7 @@ class TrendDetector:
                 status, score = "warn", abs(z) - z_crit
             else:
                 status = "ok"
+            evidence["bounds"]["threshold"] = finite(threshold) if threshold is not None else None
             evidence.update(
                 baseline=finite(fit.fitted_now),
                 statistic={"name": "mann_kendall_z", "value": finite(z)},

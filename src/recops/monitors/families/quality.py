@@ -29,11 +29,13 @@ window counts as violating) and 0 when it does not; ``numerator`` and ``denomina
 keep what was observed:
 
 * ``null_rate`` (``max``): numerator = null rows, denominator = rows, so
-  ``numerator / denominator`` is the observed null rate; broken when it exceeds ``max``.
+  ``numerator / denominator`` is the observed null rate; broken when it is shown to
+  exceed ``max`` (its one-sided 99% Wilson lower bound does: a thin slice's few rows are
+  no evidence; on thick windows the bound is the observed rate).
 * ``cardinality`` (``min``/``max``): numerator = distinct non-null values in the window
   (the observed cardinality), denominator = rows; broken below ``min`` or above ``max``.
 * ``references`` with ``max_rate``: numerator = unmatched rows, denominator = rows with a
-  value; broken when their share exceeds ``max_rate``.
+  value; broken when their share is shown to exceed ``max_rate`` (as for ``null_rate``).
 
 All row counts of one table come from one grouped query per window granularity (the
 finest slice cube, summed up in Python); ``unique`` and ``cardinality`` need one query
@@ -42,6 +44,7 @@ each. Checks are read by :func:`recops.monitors.checks.load_checks`.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -287,11 +290,31 @@ def _level(table: pa.Table, slice_column: str | None, prefix: str) -> pa.Table:
 
 
 def _above(numerator: Any, denominator: Any, limit: float | None) -> pa.Array:
-    """Whether numerator / denominator exceeds ``limit`` (false for an empty window)."""
+    """Whether the share numerator / denominator is shown to exceed ``limit``: its
+    one-sided 99% Wilson lower bound is above it (false for an empty window).
+
+    A thin slice-hour of 40 rows with 3 unmatched (7.5%) is no evidence against a 5%
+    limit; 400 of 4,000 is. On thick windows the bound is the observed share.
+    """
     num = pc.cast(numerator, pa.float64()).to_pylist()
     den = pc.cast(denominator, pa.float64()).to_pylist()
     assert limit is not None
-    return pa.array([bool(d) and n / d > limit for n, d in zip(num, den, strict=True)], pa.bool_())
+    return pa.array(
+        [bool(d) and wilson_lower(n, d) > limit for n, d in zip(num, den, strict=True)], pa.bool_()
+    )
+
+
+WILSON_Z = 2.3263  # one-sided 99%
+
+
+def wilson_lower(successes: float, trials: float, z: float = WILSON_Z) -> float:
+    """The Wilson score interval's lower bound for a share of ``successes`` in ``trials``."""
+    if trials <= 0:
+        return 0.0
+    p = successes / trials
+    centre = p + z * z / (2 * trials)
+    spread = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+    return max(0.0, (centre - spread) / (1 + z * z / trials))
 
 
 def _row_points(rolled: pa.Table, check: Check, violating: Any, checked: Any) -> pa.Table:
