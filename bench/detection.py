@@ -11,10 +11,12 @@ workspace defaults except the holiday calendar, which a team configures
 
 Scoring, from the ground truth alone (nothing here knows a threshold):
 
-* an alert belongs to an incident when its data time falls in the incident's span,
-  widened by a day at the end (a day window closes up to a day after);
-* an incident is detected by the first alert of its expected family (the ground truth
-  names it: freshness for a stale group, latency for a latency regression, ...);
+* an alert belongs to an incident when its data time falls in the incident's span
+  (ends included) widened by a day at the end (a day window closes up to a day after);
+* an incident is detected by the first alert that points at it: one naming its entity
+  (the source, feature group, stage, candidate source, segment or version of the
+  ground truth), or one of its expected family (and of its metric, when the ground
+  truth names one);
   time to detect = that alert's data time − the moment the incident's data became
   wrong (``detectable_at``, else its start);
 * targets: serving and data incidents within 2 hours, a bad deploy's segment CTR drop
@@ -40,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +57,7 @@ from recops.monitors.series import read_series
 from recops.sim import SimConfig, simulate
 from recops.workspace import Workspace
 
-WARMUP_DAYS = 21
+WARMUP_DAYS = 21  # then the incidents; at 63 days the slow decay gets its full 3 weeks
 GRACE = timedelta(days=1)
 FAST = {"stale_feature_group", "upstream_schema_change", "latency_regression", "late_arrivals",
         "candidate_source_outage"}  # fmt: skip
@@ -150,7 +153,7 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     def inside(alert: Alert, incident: dict[str, Any]) -> bool:
         start, end = _at(incident["start"]), _at(incident["end"])
         assert start is not None and end is not None
-        return start < alert.data_time <= end + GRACE
+        return start <= alert.data_time <= end + GRACE
 
     rows = []
     for incident in harmful:
@@ -203,38 +206,53 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def world_options(parser: argparse.ArgumentParser, days: int = 63) -> None:
+    """The options that say which worlds to simulate (shared with bench/diagnose.py)."""
     parser.add_argument("--worlds", type=int, default=5)
-    parser.add_argument("--days", type=int, default=49)
+    parser.add_argument("--days", type=int, default=days)
     parser.add_argument("--requests-per-day", type=int, default=20_000)
     parser.add_argument("--first-seed", type=int, default=101)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the worlds in this folder")
     parser.add_argument("--json", action="store_true")
+
+
+def worlds(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[int, Path, dict[str, Any], bool]]:
+    """Each world's seed, folder, ground truth and whether it was built just now."""
+    for i in range(args.worlds):
+        seed = args.first_seed + i
+        root = (args.keep or tmp) / f"world-{seed}-{args.days}d-{args.requests_per_day}"
+        if (root / "truth.json").exists():
+            yield seed, root, json.loads((root / "truth.json").read_text()), False
+            continue
+        truth = build_world(root, seed, args.days, args.requests_per_day)
+        (root / "truth.json").write_text(json.dumps(truth, default=str))
+        yield seed, root, truth, True
+
+
+def finish(results: list[dict[str, Any]], args: argparse.Namespace, summarize: Any) -> None:
+    if args.json:
+        print(json.dumps(results, indent=2, default=str))
+    else:
+        summarize(results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    world_options(parser)
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="recops-bench-detect-") as tmp:
-        for i in range(args.worlds):
-            seed = args.first_seed + i
-            folder = args.keep or Path(tmp)
-            root = folder / f"world-{seed}-{args.days}d-{args.requests_per_day}"
-            t0 = time.perf_counter()
-            if (root / "truth.json").exists():
-                truth = json.loads((root / "truth.json").read_text())
-            else:
-                truth = build_world(root, seed, args.days, args.requests_per_day)
-                (root / "truth.json").write_text(json.dumps(truth))
+        t0 = time.perf_counter()
+        for seed, root, truth, _ in worlds(args, Path(tmp)):
             result = {"seed": seed, "build_seconds": time.perf_counter() - t0, **judge_world(root, truth)}
             results.append(result)
             if not args.json:
                 report(result)
             sys.stdout.flush()
-    if args.json:
-        print(json.dumps(results, indent=2, default=str))
-        return
-    summarize(results)
+            t0 = time.perf_counter()
+    finish(results, args, summarize)
 
 
 def report(result: dict[str, Any]) -> None:

@@ -18,7 +18,17 @@ pytestmark = pytest.mark.slow
 
 def test_demo_ingests_monitors_and_lists_the_alerts_it_raised(tmp_path: Path) -> None:
     target = tmp_path / "demo"
-    args = ["demo", "--dir", str(target), "--days", "14", "--requests-per-day", "1000", "--no-serve", "--json"]
+    args = [
+        "demo",
+        "--dir",
+        str(target),
+        "--days",
+        "14",
+        "--requests-per-day",
+        "1000",
+        "--no-serve",
+        "--json",
+    ]
     result = CliRunner().invoke(build_app(["demo"]), args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -5,6 +5,10 @@ One simulated world with every incident kind (``SimConfig.default_incidents``) i
 ingested and monitored with the defaults; the default thresholds come from the metric
 catalog and were set before this test was written (see docs/metrics.md for each reason),
 never from these incidents. The test prints the table incident → family → series.
+
+A window that holds part of a harmful incident as well as part of a benign event (the
+day a stale feature group starts at 22:00 is also the last day of a quiet deploy) crosses
+because of the harmful one: such crossings are not counted against the benign event.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 import pytest
 
 from recops.catalog import load_catalog
-from recops.monitors import run_monitors
+from recops.monitors import read_series, run_monitors
 from recops.monitors.thresholds import Crossing, crossings
 from recops.sim import SimConfig, World
 from recops.workspace import Workspace
@@ -71,15 +75,19 @@ def _table(
     table: list[tuple[str, ...]] = []
     missed: list[str] = []
     false_alarms: list[str] = []
-    for incident in world.truth.to_json()["incidents"]:
+    incidents = world.truth.to_json()["incidents"]
+    harmful = [_incident_window(i) for i in incidents if not i["benign"]]
+    for incident in incidents:
         start, end = _incident_window(incident)
         inside = [c for c in found if _overlaps(c, start, end)]
         if incident["benign"]:
+            alarms = [c for c in inside if not any(_overlaps(c, *w) for w in harmful)]
             false_alarms += [
                 f"{incident['kind']}: {c.metric}[{c.subject}|{c.slice}] {c.granularity} {c.window_start}"
-                for c in inside
+                for c in alarms
             ]
-            table.append((incident["kind"], "benign", f"{len(inside)} crossings", ""))
+            note = f"{len(alarms)} crossings ({len(inside) - len(alarms)} in windows shared with an incident)"
+            table.append((incident["kind"], "benign", note, ""))
             continue
         wanted = EXPECTED[incident["kind"]]
         hits = [
@@ -108,15 +116,41 @@ def test_every_incident_crosses_inside_its_window(monitored: tuple[World, list[C
     assert not missed, f"incidents no series caught: {missed}"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "open in issue 5: daily feature drift is measured against the trailing 7 days, so an "
-        "incident inside those days (the stale group, the x1000 unit change) makes the next "
-        "7 days read as drifted; hourly fallback_rate in the simulator varies more than its "
-        "relative threshold allows"
-    ),
-    strict=False,
-)
+# Open elsewhere in issue 5 (the latency catalog entry, not this test's subject): an hour's
+# p99 of about 1,000-3,000 requests with the simulator's heavy-tailed stage spikes passes
+# the static 250 ms SLO now and then on healthy hours (Oct 7 20:00 home_row, Oct 15 09:00
+# and 23:00). Only that is expected to fail; any other false alarm fails the test.
+OPEN = ("latency_p99_ms[",)
+
+
 def test_benign_events_cross_nothing(monitored: tuple[World, list[Crossing], Workspace]) -> None:
     _, _, false_alarms = _table(*monitored)
+    known = [a for a in false_alarms if any(f": {metric}" in a for metric in OPEN)]
+    if false_alarms and len(known) == len(false_alarms):
+        pytest.xfail(
+            f"open in issue 5: hourly latency_p99_ms crosses its static SLO on healthy hours: {known}"
+        )
     assert not false_alarms, false_alarms[:20]
+
+
+def test_drift_crosses_only_on_days_holding_an_incident(
+    monitored: tuple[World, list[Crossing], Workspace],
+) -> None:
+    """All-traffic feature drift crosses on the days an incident changed a feature, and on
+    no day after it: the days inside an incident are left out of the later days' reference
+    (docs/decisions/0034-drift-reference.md). Prints each feature's ratio per day."""
+    world, found, ws = monitored
+    harmful = [_incident_window(i) for i in world.truth.to_json()["incidents"] if not i["benign"]]
+    points = read_series(ws.store, "feature_drift_ratio", slice="", granularity="day").to_pylist()
+    features = sorted({p["subject"] for p in points})
+    days = sorted({p["window_start"] for p in points})
+    ratio = {(p["subject"], p["window_start"]): p["value"] for p in points}
+    print()
+    print("day   " + " ".join(f"{f[:14]:>14}" for f in features))
+    for day in days:
+        cells = (ratio.get((f, day)) for f in features)
+        print(f"{day:%m-%d} " + " ".join("             -" if v is None else f"{v:>14.3f}" for v in cells))
+    drifted = [c for c in found if c.metric == "feature_drift_ratio" and c.slice == ""]
+    assert drifted, "no incident drifted a feature"
+    outside = [c for c in drifted if not any(_overlaps(c, *w) for w in harmful)]
+    assert not outside, [(c.subject, c.window_start, c.value) for c in outside]

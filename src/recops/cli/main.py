@@ -30,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "drift": "drift",
     "registry": "registry",
     "lineage": "lineage",
+    "trace": "trace",
+    "diagnose": "diagnose",
+    "diff": "diagnose",
     "demo": "demo",
 }
 

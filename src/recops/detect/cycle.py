@@ -10,8 +10,8 @@ from typing import Any
 from recops.catalog import load_catalog
 from recops.config import Config
 from recops.detect.deadman import Silence, check_deadman
-from recops.detect.routes import load_routes
 from recops.detect.notifiers import Transport
+from recops.detect.routes import load_routes
 from recops.detect.routing import DeliveryReport, dispatch
 from recops.detect.run import DetectionReport, Progress, run_detection
 from recops.store import Store

@@ -10,10 +10,10 @@ threshold is judged without any detection config:
 | ``above``/``below`` a fixed level | ``threshold`` | each catalog size | page or ticket | — |
 | an SLO burn rate (``*_burn_rate`` with ``slo``) | ``burn_rate`` | finest | page | ticket |
 | ``relative_drop``/``_rise`` | ``seasonal`` (same hour of week) | each catalog size | page or ticket | — |
-| ``relative_drop``/``_rise`` | ``cusum`` on the seasonal residual | hour | page or ticket | — |
+| ``relative_drop``/``_rise`` | ``cusum`` on the residual, same minimum shift | hour | page or ticket | — |
 | a count with no threshold | ``seasonal``, drops only | hour | ticket | — |
 | the p95 latency, per stage | ``seasonal``, rises of 25%+, n ≥ 400 | hour | ticket | — |
-| a ratio or level threshold on a bad side | ``trend`` (Theil–Sen, forecast) | day | ticket | — |
+| a threshold on a bad side | ``trend`` (Theil–Sen, forecast), all traffic | day | ticket | — |
 | the drift ratio | ``drift_persistence`` | day | ticket | — |
 
 A level taken from an SLO (``latency_p99_ms`` above ``[slo] latency_p99_ms``) is not
@@ -66,6 +66,7 @@ class DetectorSpec:
         alarm: the severity an ``alarm`` state raises.
         warn: the severity a ``warn`` state raises (``None``: nothing).
         reason: why this detector judges this metric (shown by ``recops alerts plan``).
+        total_only: judge only the all-traffic series (slice ``""``), not each slice.
     """
 
     detector: str
@@ -74,6 +75,7 @@ class DetectorSpec:
     alarm: str
     warn: str | None = None
     reason: str = ""
+    total_only: bool = False
 
     def severity(self, status: str) -> str | None:
         """The severity ``status`` raises, or None."""
@@ -91,6 +93,7 @@ class DetectorSpec:
             "warn": self.warn,
             "params": dict(self.params),
             "reason": self.reason,
+            "slices": "all traffic only" if self.total_only else "every slice",
         }
 
 
@@ -184,7 +187,11 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             specs.append(
                 DetectorSpec(
                     "cusum",
-                    {"direction": params["direction"], "baseline": seasonal_baseline},
+                    {
+                        "direction": params["direction"],
+                        "baseline": seasonal_baseline,
+                        "min_relative_change": threshold.value,
+                    },
                     "hour",
                     alarm=severity,
                     reason="a sustained shift off the weekly shape, smaller than one window can show "
@@ -225,7 +232,10 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
                 trend,
                 "day",
                 alarm="ticket",
-                reason="slow degradation: a significant trend forecast to cross the threshold within 4 weeks",
+                reason="slow degradation: a significant trend forecast to cross the threshold within "
+                "4 weeks, on all traffic (a slow slide is the metric's own; per slice, a test repeated "
+                "daily over dozens of thin series would mostly find chance)",
+                total_only=True,
             )
         )
     if definition.name == "feature_drift_ratio" and "day" in sizes:

@@ -131,7 +131,7 @@ def run_detection(
             last = series.points[-1].at
             newest[size] = max(newest.get(size, last), last)
             for spec in specs:
-                if spec.granularity == size:
+                if spec.granularity == size and not (spec.total_only and series.slice):
                     steps.extend(_steps(spec, series, since, open_keys))
         if progress is not None:
             progress(name, done, len(metrics))

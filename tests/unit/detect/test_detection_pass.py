@@ -53,7 +53,9 @@ def test_the_plan_follows_the_catalog(ws: Workspace) -> None:
     seasonal = next(s for s in ctr if s["detector"] == "seasonal")
     assert seasonal["params"]["min_relative_change"] == 0.1  # the catalog's relative_drop
     assert seasonal["params"]["direction"] == "down_is_bad" and seasonal["alarm"] == "ticket"
-    assert next(s for s in ctr if s["detector"] == "trend")["params"]["relative_threshold"] == 0.1
+    trend = next(s for s in ctr if s["detector"] == "trend")
+    assert trend["params"]["relative_threshold"] == 0.1 and trend["slices"] == "all traffic only"
+    assert next(s for s in ctr if s["detector"] == "cusum")["params"]["min_relative_change"] == 0.1
     # An SLO-valued level is judged by its burn rate and its trend, not window by window.
     p99 = _specs(ws, "latency_p99_ms")
     assert [s["detector"] for s in p99] == ["trend"]

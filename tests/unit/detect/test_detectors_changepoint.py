@@ -212,3 +212,20 @@ def test_seasonal_traffic_alarms_no_more_than_the_arl_and_a_sustained_drop_is_ca
     assert alarms <= expected + 3 * math.sqrt(expected)
     # a sustained 30% drop (about 5 residual sd an hour) within 8 hours, every time
     assert all(d is not None and d <= 8 for d in delays), delays
+
+
+def test_min_relative_change_keeps_small_sustained_shifts_quiet() -> None:
+    # Level 100, sd 1: a step of -3 is 3 sd (caught within 5 windows) but only a 3% move.
+    def run(step: float, gate: float | None) -> int | None:
+        x = 100.0 + white_noise(3, 1200)
+        x[1000:] -= step
+        params = CusumParams(
+            baseline=None, mean=100.0, sd=1.0, direction="down_is_bad", min_relative_change=gate
+        )
+        states = run_detector(Cusum(params), points(x))
+        return first_alarm_after(states, 1000)
+
+    assert run(3.0, None) is not None
+    assert run(3.0, 0.05) is None
+    delay = run(10.0, 0.05)
+    assert delay is not None and delay <= 3

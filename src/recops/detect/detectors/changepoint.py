@@ -87,6 +87,10 @@ class ChangePointParams:
         baseline: the seasonal baseline whose residual is used (default the standard
             one; ``None``: use ``(value − mean) / sd``).
         mean, sd: the in-control level and noise when ``baseline`` is ``None``.
+        min_relative_change: also require the shift to be at least this share of the
+            baseline (``None``: the sums alone): the mean of ``value / baseline − 1`` over
+            the windows since the alarmed side's sum last left zero. On thick series a
+            1% shift is many standard errors; effect size says whether it matters.
     """
 
     k: float = 0.5
@@ -100,9 +104,12 @@ class ChangePointParams:
     baseline: SeasonalParams | None = field(default_factory=SeasonalParams)
     mean: float = 0.0
     sd: float = 1.0
+    min_relative_change: float | None = None
 
     def __post_init__(self) -> None:
         bad_sides(self.direction)
+        if self.min_relative_change is not None and self.min_relative_change < 0:
+            raise InvalidInput(f"min_relative_change must not be negative, got {self.min_relative_change}")
         if self.k < 0 or self.h <= 0:
             raise InvalidInput(f"change-point detector needs k >= 0 and h > 0, got k={self.k}, h={self.h}")
         if self.clip is not None and self.clip <= 0:
@@ -219,6 +226,34 @@ class TwoSidedSums:
         return "up" if self.upper >= self.lower else "down"
 
 
+@dataclass
+class ShiftRuns:
+    """The mean relative change (``value / baseline − 1``) of each side's current run."""
+
+    up_sum: float = 0.0
+    up_n: int = 0
+    down_sum: float = 0.0
+    down_n: int = 0
+
+    def add(self, relative: float | None, sums: TwoSidedSums) -> None:
+        if sums.upper > 0 and relative is not None:
+            self.up_sum, self.up_n = self.up_sum + relative, self.up_n + 1
+        elif sums.upper <= 0:
+            self.up_sum, self.up_n = 0.0, 0
+        if sums.lower > 0 and relative is not None:
+            self.down_sum, self.down_n = self.down_sum + relative, self.down_n + 1
+        elif sums.lower <= 0:
+            self.down_sum, self.down_n = 0.0, 0
+
+    def shift(self, side: str | None) -> float | None:
+        """The mean relative change of the run on ``side`` (``up``/``down``)."""
+        if side == "up" and self.up_n:
+            return self.up_sum / self.up_n
+        if side == "down" and self.down_n:
+            return self.down_sum / self.down_n
+        return None
+
+
 class ChangePointDetector:
     """CUSUM (``learn_level = False``) or Page–Hinkley (``True``) on the residual."""
 
@@ -229,6 +264,7 @@ class ChangePointDetector:
         self._params = p = params
         rise_bad, fall_bad = bad_sides(p.direction)
         self._sums = TwoSidedSums(p.k, p.h, p.cap, rise_bad, fall_bad)
+        self._runs = ShiftRuns()
         self._source = ResidualSource(p.baseline, p.mean, p.sd)
         self._noise = ResidualNoise(p.memory)
         self._lags_set = False
@@ -250,6 +286,19 @@ class ChangePointDetector:
         clip = self._params.clip
         return x if clip is None else max(-clip, min(clip, x))
 
+    def _judge(self, point: SeriesPoint, about: dict[str, Any], deviation: float) -> bool:
+        """Accumulate the deviation and the run's relative shift; whether to alarm."""
+        alarmed = self._sums.add(deviation)
+        baseline, value = about.get("baseline"), point.usable_value
+        relative = value / baseline - 1.0 if value is not None and baseline else None
+        self._runs.add(relative, self._sums)
+        wanted = self._params.min_relative_change
+        if not alarmed or wanted is None:
+            return alarmed
+        shift = self._runs.shift(self._sums.side)
+        about["relative_shift"] = shift
+        return shift is not None and abs(shift) >= wanted
+
     def update(self, point: SeriesPoint) -> DetectorState:
         self._order.check(point)
         if not self._lags_set:
@@ -265,7 +314,7 @@ class ChangePointDetector:
         elif self._noise.seen < p.min_instances:
             self._noise.add(self._clip(z))
             about["reason"] = f"learning the residual noise: {self._noise.seen} of {p.min_instances}"
-        elif self._sums.add(self._clip((z - level) / scale)):
+        elif self._judge(point, about, self._clip((z - level) / scale)):
             status, score = "alarm", self._sums.statistic - p.h
         else:
             status = "ok"

@@ -103,7 +103,8 @@ class TrendParams:
             if self.threshold is not None:
                 raise InvalidInput("give a trend a threshold or a relative_threshold, not both")
             r, direction = self.relative_threshold, self.direction
-            if direction not in ("up_is_bad", "down_is_bad") or r <= 0 or (direction == "down_is_bad" and r >= 1):
+            falls = direction == "down_is_bad"
+            if direction not in ("up_is_bad", "down_is_bad") or r <= 0 or (falls and r >= 1):
                 raise InvalidInput(
                     "a relative_threshold needs direction up_is_bad (any share above 0) or "
                     "down_is_bad (a share between 0 and 1)"

@@ -13,7 +13,8 @@ Per window and slice (hour and day):
 Per day window (hourly windows against a week of reference would read the daily cycle,
 session features at night versus the evening peak, as drift, and hold too few values to
 judge at modest traffic), against the reference = the ``[monitors] drift_reference_days``
-local days before the window (a window with no reference rows gets no drift points):
+local days before the window without the days that drifted themselves (see
+:func:`reference_days`; a window with no reference rows gets no drift points):
 
 - ``feature_drift``: the statistic of the drift engine's deciding distribution test for
   the feature's kind (``recops.drift.rules``): Wasserstein-1 in reference standard
@@ -34,30 +35,28 @@ local days before the window (a window with no reference rows gets no drift poin
   readable are skipped.
 
 How it is computed (decisions 0020–0024 hold: binnings come from the reference, the
-statistics are the drift engine's own functions of counts). The engine does all the
-counting in one query per window plan: every request value of a day window is paired
-with the values of its reference days (rows are replicated to the windows they serve),
-and a window function over each (window, feature) ordered by value counts, for every
-value ``x``, the reference values ``<= x``: ``c``. With ``n`` reference values the
-reference's percentile edge ``k`` (the value at sorted position ``ceil(k n / 100) - 1``,
-the drift engine's exact binning) is ``<= x`` exactly when ``k <= 100 c / n``, so
-``m = min(99, floor(100 c / n))`` names the value's bin among the 99 raw edges; the
-group-by then returns, per (window, feature, reference or current, m, slice), the count,
-the sum and sum of squares around a per-partition centre, and the minimum and maximum.
-Python recovers the edges (edge k is the smallest reference value with ``m >= k``),
-merges bins whose edges coincide, turns the sums into the engine's tail sums and moments,
-and applies ``recops.drift.rules.run_tests``. Categorical features are counted per value
-by a group-by; the top 20 are taken from the reference's exact counts. Training data is
-profiled by the drift engine itself (``recops.drift.counting.profile_column``, cached per
-dataset digest) and the serving values are counted against its edges by the same kind of
-window function (edges put beside the values, counting edges ``<= x``).
+statistics are the drift engine's own functions of counts; decision 0034 for the
+reference). Numeric features take two engine queries per round (:func:`numeric_pairs`):
+the reference's exact percentile edges per (window, feature), from its values routed to
+the windows whose reference holds their day and numbered in order; and exact per-day
+profiles, each day's values counted once against the union of the edges of the windows
+it serves, whose cells add up to each window's bins. Python recovers the edges, merges
+bins whose edges coincide, turns the sums into the engine's tail sums and moments, and
+applies ``recops.drift.rules.run_tests``. Categorical features are counted per day and
+value by a group-by; the top 20 are taken from the reference's exact counts. Which days
+are a window's reference depends on whether earlier days drifted: :func:`drift_pairs`
+settles that in rounds (usually one, two after an incident). Training data is profiled by
+the drift engine itself (``recops.drift.counting.profile_column``, cached per dataset
+digest) and the serving values are counted against its edges by a window function
+(edges put beside the values, counting edges ``<= x``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, timedelta
 from typing import Any
 
 import ibis
@@ -80,7 +79,7 @@ from recops.drift.counts import (
 from recops.drift.rules import DRIFT, INSUFFICIENT, NO_DRIFT, Rules, run_tests
 from recops.drift.stats.base import ColumnPair
 from recops.monitors.context import ALL, MonitorContext
-from recops.monitors.series import concat_points, empty_points, points_from
+from recops.monitors.series import concat_points, empty_points, points_from, read_series
 
 NAME = "drift"
 #: Raw percentile edges of a reference (the drift engine's FINE_LEVELS - 1).
@@ -152,8 +151,7 @@ class DriftFamily:
             if counts.rows(b, ALL) and any(counts.rows(d, ALL) for d in range(b - days, b))
         ]
         if active:
-            pairs = numeric_pairs(ctx, base, features, active, days, counts)
-            pairs.update(categorical_pairs(ctx, base, features, active, days, counts, rules))
+            pairs = drift_pairs(ctx, base, features, active, days, counts, rules)
             parts.append(_drift_points(ctx, pairs, rules))
         parts.append(_skew_points(ctx, requests, features, rules))
         return concat_points(parts)
@@ -265,6 +263,178 @@ class RowCounts:
             n=table["n"],
             subject=table["subject"],
         )
+
+
+# --- the reference: the trailing days that did not drift themselves ------------------------------------
+
+
+def reference_days(
+    window: int, days: int, has_rows: Callable[[int], bool], drifted: Callable[[int], bool]
+) -> tuple[int, ...]:
+    """The reference days of ``window`` for one feature: the trailing days that did not drift.
+
+    ``drifted(d)``: day ``d``'s own all-traffic ``feature_drift_ratio`` for the feature was
+    at or above 1. Of the ``days`` days with rows before the window, those that drifted are
+    left out, unless the drift *persisted*: a run of at least :func:`persistence` drifted
+    days in a row is a change of level, not an incident, and from its first day on it is
+    the new normal (its days are kept, the days before it dropped). When nothing is left,
+    every day with rows is used.
+    """
+    persist = persistence(days)
+    first = window - days
+    flags = {d: drifted(d) for d in range(first - persist, window)}
+    change: int | None = None
+    kept: set[int] = set()
+    day = first - persist
+    while day < window:
+        end = day
+        while end < window and flags[end]:
+            end += 1
+        if end - day >= persist:
+            change = day
+            kept = set(range(day, end))
+        day = max(end, day + 1)
+    start = first if change is None else max(first, change)
+    candidates = [d for d in range(start, window) if has_rows(d)]
+    chosen = tuple(d for d in candidates if not flags[d] or d in kept)
+    return chosen or tuple(d for d in range(first, window) if has_rows(d))
+
+
+def persistence(days: int) -> int:
+    """Drifted days in a row that make a change of level: more than half the reference."""
+    return days // 2 + 1
+
+
+def drift_pairs(
+    ctx: MonitorContext,
+    base: ir.Table,
+    features: Features,
+    active: Sequence[int],
+    days: int,
+    counts: RowCounts,
+    rules: Rules,
+) -> dict[Key, ColumnPair]:
+    """Reference and current counts per (active window, feature, slice), each window against
+    its :func:`reference_days`.
+
+    Whether a day drifted is known for days before the plan (their stored points) and is
+    decided in window order for the planned ones, each against its own reference: a chain
+    the engine should not walk one day at a time. So the counting runs in rounds, each
+    counting many (window, feature) pairs in one pass:
+
+    1. Every pair is counted against its reference with no planned day drifted, and every
+       day is also profiled against the binning of each window whose reference it may
+       join (:class:`DayCells`).
+    2. In window order, a pair whose reference days are those the settled flags give is
+       settled (its flag is its own result). The others are judged again, in order, in
+       Python: against the reference the flags so far give, each window's first-round
+       binning is reused with the day profiles, which is exact except for the binning
+       (Wasserstein from bins differs only where the CDFs cross inside a bin, decision
+       0024; the null-rate test does not use bins). That gives each day's likely flag.
+    3. The pairs whose reference changed are counted again, exactly, against the
+       reference the likely flags give; step 2 repeats until every pair is settled.
+
+    The first pending window of each feature depends only on settled flags, so each round
+    settles at least one; with no drift there is one round, and after a drifted stretch
+    usually two, the second counting only the windows whose reference lost days.
+    """
+    planned = set(ctx.plan.buckets)
+    stored = _stored_flags(ctx, features.names, active, days)
+    tallies = categorical_tallies(ctx, base, features, {d for b in active for d in range(b - days, b + 1)})
+    settled: dict[tuple[int, str], bool] = {}
+    guessed: dict[tuple[int, str], bool] = {}
+    used: dict[tuple[int, str], tuple[int, ...]] = {}
+    exact: dict[tuple[int, str], bool] = {}
+    pairs: dict[Key, ColumnPair] = {}
+
+    def has_rows(day: int) -> bool:
+        return counts.rows(day, ALL) > 0
+
+    def flag(name: str, guesses: bool) -> Callable[[int], bool]:
+        """Whether a day drifted for ``name``: settled, stored, or (``guesses``) likely."""
+
+        def day_drifted(day: int) -> bool:
+            if (day, name) in settled:
+                return settled[(day, name)]
+            if day in planned:
+                return guesses and guessed.get((day, name), False)
+            return stored.get((day, name), False)
+
+        return day_drifted
+
+    def count(plan: Plan, cover: Plan | None) -> NumericRound:
+        numeric = {k: v for k, v in plan.items() if k[1] in features.numeric}
+        categorical = {k: v for k, v in plan.items() if k[1] in features.categorical}
+        wider = None if cover is None else {k: v for k, v in cover.items() if k in numeric}
+        counted = numeric_pairs(ctx, base, features, numeric, counts, wider)
+        pairs.update(counted.pairs)
+        pairs.update(categorical_pairs(features, categorical, counts, tallies, rules))
+        for key, reference in plan.items():
+            used[key] = reference
+            exact[key] = crossed(judge(pairs[(*key, ALL)], rules)[1])
+        return counted
+
+    def estimate(key: tuple[int, str], reference: tuple[int, ...]) -> bool:
+        if key[1] in features.categorical:
+            pair = categorical_pairs(features, {key: reference}, counts, tallies, rules, labels=(ALL,))
+            return crossed(judge(pair[(*key, ALL)], rules)[1])
+        return crossed(judge(first.pair(key, reference, counts), rules)[1])
+
+    pending = [(w, name) for name in features.names for w in sorted(active)]
+    plan = {key: reference_days(key[0], days, has_rows, flag(key[1], True)) for key in pending}
+    cover = {key: reference_days(key[0], days, has_rows, lambda _: False) for key in pending}
+    first = count(plan, cover)
+    while True:
+        left: list[tuple[int, str]] = []
+        for key in pending:  # ordered by feature, then window
+            blocked = bool(left) and left[-1][1] == key[1]
+            if not blocked and used[key] == reference_days(key[0], days, has_rows, flag(key[1], False)):
+                settled[key] = exact[key]
+            else:
+                left.append(key)
+        if not left:
+            return pairs
+        plan = {}
+        for key in left:  # in order, so each guess sees the guesses of the days before it
+            reference = reference_days(key[0], days, has_rows, flag(key[1], True))
+            guessed[key] = exact[key] if reference == used[key] else estimate(key, reference)
+            plan[key] = reference
+        pending = left
+        count({k: v for k, v in plan.items() if v != used[k]}, None)
+
+
+def crossed(ratio: float | None) -> bool:
+    """A day drifted when its all-traffic ``feature_drift_ratio`` is at or above 1."""
+    return ratio is not None and ratio >= 1.0
+
+
+def _stored_flags(
+    ctx: MonitorContext, names: Sequence[str], active: Sequence[int], days: int
+) -> dict[tuple[int, str], bool]:
+    """(day, feature) → drifted, for the days outside the plan that references look back on,
+    from the stored all-traffic ``feature_drift_ratio``; a day with no stored value counts
+    as not drifted."""
+    store = ctx.extras.get("store")
+    back = days + persistence(days)
+    wanted = sorted({d for b in active for d in range(b - back, b)} - set(ctx.plan.buckets))
+    if store is None or not wanted:
+        return {}
+    starts = {ctx.granularity.window(d).start.astimezone(UTC): d for d in wanted}
+    table = read_series(
+        store,
+        "feature_drift_ratio",
+        slice=ALL,
+        granularity=ctx.granularity.name,
+        start=min(starts),
+        end=max(starts) + timedelta(seconds=1),
+        family=NAME,
+    )
+    out: dict[tuple[int, str], bool] = {}
+    for row in table.to_pylist():
+        day = starts.get(row["window_start"].astimezone(UTC))
+        if day is not None and row["subject"] in names:
+            out[(day, str(row["subject"]))] = crossed(row["value"])
+    return out
 
 
 # --- numeric features: bins of the reference, counted by the engine ---------------------------------
@@ -383,97 +553,220 @@ def _long_numeric(base: ir.Table, names: Sequence[str], keep: Sequence[str]) -> 
     return long.filter(finite(long._x))
 
 
+Plan = Mapping[tuple[int, str], tuple[int, ...]]  # (window, feature) -> its reference days
+
+
+@dataclass
+class NumericRound:
+    """What one counting pass over numeric features gives: the pairs, each (window, feature)'s
+    binning, and the day profiles (for judging a window against other reference days)."""
+
+    pairs: dict[Key, ColumnPair]
+    binnings: dict[tuple[int, str], NumericBinning]
+    cells: DayCells | None
+    index: dict[str, int]
+
+    def pair(self, key: tuple[int, str], reference: Sequence[int], counts: RowCounts) -> ColumnPair:
+        """All traffic of ``key``'s window against ``reference`` (days covered by this pass),
+        in this pass's binning of the window."""
+        window, name = key
+        binning = self.binnings[key]
+        assert self.cells is not None
+        sides = [
+            numeric_counts(
+                binning,
+                self.cells.sums(span, self.index[name], ALL, binning),
+                sum(counts.rows(d, ALL) for d in span),
+            )
+            for span in (reference, (window,))
+        ]
+        return ColumnPair(name, NUMERIC, binning, sides[0], sides[1])
+
+
 def numeric_pairs(
     ctx: MonitorContext,
     base: ir.Table,
     features: Features,
-    active: Sequence[int],
-    days: int,
+    plan: Plan,
     counts: RowCounts,
-) -> dict[Key, ColumnPair]:
-    """Reference and current counts of every numeric feature, per active day window and slice."""
-    if not features.numeric:
-        return {}
-    carried = slice_columns(ctx)
-    long = _long_numeric(base, features.numeric, ("_day", *carried))
-    offsets = ibis.memtable(pa.table({"_o": pa.array(range(days + 1), pa.int64())}))
-    rows = long.cross_join(offsets)
-    rows = rows.mutate(_w=rows._day + rows._o, _ref=(rows._o > 0).cast("int64"))
-    rows = rows.filter(rows._w.isin(list(active)))
-    whole = ibis.window(group_by=[rows._w, rows._f])
-    le_all, le_side = at_or_below(rows, ("_w", "_f"), "_ref")
-    rows = rows.mutate(
-        _nref=rows._ref.sum().over(whole),
-        _cle=ibis.ifelse(rows._ref == 1, le_side, le_all - le_side),
-        _mid=rows._x.mean().over(whole),
-    )
-    raw = ibis.least(ibis.literal(EDGES, type="int64"), (rows._cle * 100) // rows._nref.nullif(0))
-    rows = rows.mutate(_m=ibis.ifelse(rows._nref > 0, raw, ibis.literal(0, type="int64")))
-    rows = rows.select("_w", "_f", "_ref", "_m", "_x", "_mid", _slice=slice_labels(ctx, rows).unnest())
-    table = ctx.engine.execute(_group_sums(rows, ("_w", "_f", "_ref", "_m", "_slice"), "_x", "_mid"))
-    return _assemble_numeric(table, features, days, counts)
+    cover: Plan | None = None,
+) -> NumericRound:
+    """Reference and current counts of numeric features, per (window, feature) of ``plan`` and slice.
 
-
-def _assemble_numeric(
-    table: pa.Table, features: Features, days: int, counts: RowCounts
-) -> dict[Key, ColumnPair]:
-    w = table["_w"].to_numpy().astype(np.int64)
-    f = table["_f"].to_numpy().astype(np.int64)
-    ref = table["_ref"].to_numpy().astype(np.int64)
-    m = table["_m"].to_numpy().astype(np.int64)
-    encoded = table["_slice"].combine_chunks().dictionary_encode()
-    labels = encoded.dictionary.to_pylist()
-    label_index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    sums = BinSums(
-        bins=m,
-        count=table["_cnt"].to_numpy().astype(np.float64),
-        s1=np.asarray(table["_s1"].to_numpy(), dtype=np.float64),
-        s2=np.asarray(table["_s2"].to_numpy(), dtype=np.float64),
-        low=np.asarray(table["_lo"].to_numpy(), dtype=np.float64),
-        high=np.asarray(table["_hi"].to_numpy(), dtype=np.float64),
-        centre=np.asarray(table["_c"].to_numpy(), dtype=np.float64),
-    )
-    order = np.lexsort((ref, label_index, f, w))
-    keys = np.column_stack([w, f, label_index, ref])[order]
-    starts = np.flatnonzero(np.concatenate([[True], np.any(keys[1:] != keys[:-1], axis=1)]))
-    ends = np.concatenate([starts[1:], [len(order)]])
-    groups: dict[tuple[int, int, str, int], npt.NDArray[np.intp]] = {}
-    for s, e in zip(starts, ends, strict=True):
-        gw, gf, gl, gr = keys[s]
-        groups[(int(gw), int(gf), str(labels[gl]), int(gr))] = order[s:e]
+    Two queries. The first replicates each reference day's values to the windows that use
+    it and reads the reference's exact percentile edges off one sort per (window, feature).
+    The second counts every day once, without replication, against the union of the
+    edges of the windows it serves (its own, as current, and those it is a reference
+    for, or may be: ``cover`` widens a window's days beyond its reference): exact per-day
+    profiles against a common fine binning, which add up to each window's bins (each
+    window's edges are among its days' fine edges).
+    """
+    index = {name: i for i, name in enumerate(features.numeric)}
+    if not plan:
+        return NumericRound({}, {}, None, index)
+    needed = sorted({d for key, reference in (cover or plan).items() for d in (*reference, key[0])})
+    scope = base.filter(base._day.isin(needed))  # later rounds need a few days only
+    long = _long_numeric(scope, features.numeric, ("_day", *slice_columns(ctx)))
+    binnings = _reference_binnings(ctx, long, plan, index, counts)
+    cells = DayCells.query(ctx, long, cover or plan, index, binnings)
     pairs: dict[Key, ColumnPair] = {}
-    for window, index in sorted({(k[0], k[1]) for k in groups}):
-        name = features.numeric[index]
-        overall = groups.get((window, index, ALL, 1))
-        if overall is None:
-            binning, merged = binning_from_groups(np.zeros(0, np.int64), np.zeros(0))
-        else:
-            binning, merged = binning_from_groups(sums.bins[overall], sums.low[overall])
+    for (window, name), reference in sorted(plan.items()):
+        binning = binnings[(window, name)]
         for label in counts.labels(window):
             sides = []
-            for side, span in ((1, range(window - days, window)), (0, range(window, window + 1))):
+            for span in (reference, (window,)):
                 rows = sum(counts.rows(d, label) for d in span)
-                found = groups.get((window, index, label, side))
-                part = sums.take(found) if found is not None else sums.take(np.zeros(0, np.intp))
-                part.bins = merged[part.bins]
-                sides.append(numeric_counts(binning, part, rows))
+                sides.append(numeric_counts(binning, cells.sums(span, index[name], label, binning), rows))
             pairs[(window, name, label)] = ColumnPair(name, NUMERIC, binning, sides[0], sides[1])
-    return pairs
+    return NumericRound(pairs, binnings, cells, index)
+
+
+def _reference_binnings(
+    ctx: MonitorContext, long: ir.Table, plan: Plan, index: Mapping[str, int], counts: RowCounts
+) -> dict[tuple[int, str], NumericBinning]:
+    """Each (window, feature)'s exact reference binning (the drift engine's ``exact_binning``).
+
+    Each reference value is routed to the windows that use its day (a join with a small
+    table of routes) and numbered within (window, feature) in value order: at 0-based
+    position ``p`` of ``n``, ``m = min(99, floor(100 (p + 1) / n))`` raw edges are at or
+    before it (edge k sits at position ``ceil(k n / 100) - 1``), so the smallest value
+    of each ``m`` gives the edges (:func:`binning_from_groups`). ``n`` is known from the
+    row counts (values present), so the engine returns only about 100 rows per pair.
+    """
+    routes: dict[str, list[int]] = {"_day": [], "_f": [], "_w": [], "_n": []}
+    for (window, name), reference in plan.items():
+        n = sum(counts.present(d, ALL, name) for d in reference)
+        for day in reference if n else ():
+            routes["_day"].append(day)
+            routes["_f"].append(index[name])
+            routes["_w"].append(window)
+            routes["_n"].append(n)
+    groups: dict[tuple[int, int], list[int]] = {}
+    m = low = np.zeros(0)
+    if routes["_day"]:
+        table = ibis.memtable(pa.table({k: pa.array(v, pa.int64()) for k, v in routes.items()}))
+        values = long.select(_day=long._day.cast("int64"), _f=long._f, _x=long._x.cast("float64"))
+        rows = values.join(table, ["_day", "_f"])
+        position = ibis.row_number().over(ibis.window(group_by=[rows._w, rows._f], order_by=rows._x))
+        rows = rows.mutate(
+            _m=ibis.least(ibis.literal(EDGES, type="int64"), ((position + 1) * 100) // rows._n)
+        )
+        found = ctx.engine.execute(rows.group_by(["_w", "_f", "_m"]).aggregate(_lo=rows._x.min()))
+        m = found["_m"].to_numpy().astype(np.int64)
+        low = np.asarray(found["_lo"].to_numpy(), dtype=np.float64)
+        for i, key in enumerate(zip(found["_w"].to_pylist(), found["_f"].to_pylist(), strict=True)):
+            groups.setdefault((int(key[0]), int(key[1])), []).append(i)
+    out: dict[tuple[int, str], NumericBinning] = {}
+    for window, name in plan:
+        chosen = np.asarray(groups.get((window, index[name]), []), dtype=np.intp)
+        out[(window, name)] = binning_from_groups(m[chosen].astype(np.int64), low[chosen])[0]
+    return out
+
+
+@dataclass
+class DayCells:
+    """Per (day, feature, slice): values counted once against the day's fine edges.
+
+    A day's fine edges are the union of the edges of every window it serves, so a cell
+    (the values between two neighbouring fine edges) lies inside one bin of each of those
+    windows, and a window's bin sums are sums of cells of its days.
+    """
+
+    sums_: BinSums
+    lower: npt.NDArray[np.float64]  # each row's cell's lower fine edge (-inf for the first cell)
+    groups: dict[tuple[int, int, str], npt.NDArray[np.intp]]
+
+    @classmethod
+    def query(
+        cls,
+        ctx: MonitorContext,
+        long: ir.Table,
+        cover: Plan,
+        index: Mapping[str, int],
+        binnings: Mapping[tuple[int, str], NumericBinning],
+    ) -> DayCells:
+        fine: dict[tuple[int, int], list[npt.NDArray[np.float64]]] = {}
+        for (window, name), reference in cover.items():
+            for day in (*reference, window):
+                fine.setdefault((day, index[name]), []).append(binnings[(window, name)].edges)
+        grids = {key: np.unique(np.concatenate(parts)) for key, parts in fine.items()}
+        carried = slice_columns(ctx)
+        marks: dict[str, list[Any]] = {"_day": [], "_f": [], "_x": []}
+        for (day, f), edges in grids.items():
+            marks["_day"].extend([day] * len(edges))
+            marks["_f"].extend([f] * len(edges))
+            marks["_x"].extend(edges.tolist())
+        columns = {
+            "_day": pa.array(marks["_day"], pa.int64()),
+            "_f": pa.array(marks["_f"], pa.int64()),
+            "_x": pa.array(marks["_x"], pa.float64()),
+            "_edge": pa.array([1] * len(marks["_x"]), pa.int64()),
+            **{c: pa.array([None] * len(marks["_x"]), pa.string()) for c in carried},
+        }
+        keys = sorted(day * len(index) + f for day, f in grids)
+        values = long.select(
+            _day=long._day.cast("int64"),
+            _f=long._f,
+            _x=long._x.cast("float64"),
+            _edge=ibis.literal(0, type="int64"),
+            **{c: long[c].cast("string") for c in carried},
+        )
+        values = values.filter((values._day * len(index) + values._f).isin(keys))
+        both = ibis.union(values, ibis.memtable(pa.table(columns)))
+        everything, own_side = at_or_below(both, ("_day", "_f"), "_edge")
+        whole = ibis.window(group_by=[both._day, both._f])
+        # For a value, the fine edges <= x: its cell (edges are distinct per day and feature).
+        both = both.mutate(_cell=everything - own_side, _mid=both._x.mean().over(whole))
+        rows = both.filter(both._edge == 0)
+        rows = rows.select("_day", "_f", "_cell", "_x", "_mid", _slice=slice_labels(ctx, rows).unnest())
+        table = ctx.engine.execute(_group_sums(rows, ("_day", "_f", "_cell", "_slice"), "_x", "_mid"))
+        day = table["_day"].to_numpy().astype(np.int64)
+        f = table["_f"].to_numpy().astype(np.int64)
+        cell = table["_cell"].to_numpy().astype(np.int64)
+        encoded = table["_slice"].combine_chunks().dictionary_encode()
+        labels = encoded.dictionary.to_pylist()
+        label_index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        lower = np.full(len(cell), -math.inf)
+        for (d, i), edges in grids.items():
+            at = np.flatnonzero((day == d) & (f == i) & (cell > 0))
+            lower[at] = edges[cell[at] - 1]
+        order = np.lexsort((label_index, f, day))
+        keyed = np.column_stack([day, f, label_index])[order]
+        starts = np.flatnonzero(np.concatenate([[True], np.any(keyed[1:] != keyed[:-1], axis=1)]))
+        ends = np.concatenate([starts[1:], [len(order)]])
+        groups = {
+            (int(keyed[s][0]), int(keyed[s][1]), str(labels[keyed[s][2]])): order[s:e]
+            for s, e in zip(starts, ends, strict=True)
+        }
+        sums = BinSums(
+            bins=cell,
+            count=table["_cnt"].to_numpy().astype(np.float64),
+            s1=np.asarray(table["_s1"].to_numpy(), dtype=np.float64),
+            s2=np.asarray(table["_s2"].to_numpy(), dtype=np.float64),
+            low=np.asarray(table["_lo"].to_numpy(), dtype=np.float64),
+            high=np.asarray(table["_hi"].to_numpy(), dtype=np.float64),
+            centre=np.asarray(table["_c"].to_numpy(), dtype=np.float64),
+        )
+        return cls(sums, lower, groups)
+
+    def sums(self, days: Iterable[int], feature: int, label: str, binning: NumericBinning) -> BinSums:
+        """The cells of ``days`` in one slice, each assigned to its bin of ``binning``."""
+        found = [self.groups[k] for k in ((d, feature, label) for d in days) if k in self.groups]
+        index = np.concatenate(found) if found else np.zeros(0, np.intp)
+        part = self.sums_.take(index)
+        part.bins = np.searchsorted(binning.edges, self.lower[index], side="right").astype(np.int64)
+        return part
 
 
 # --- categorical features ------------------------------------------------------------------------------
 
+Tallies = dict[tuple[int, str, int], dict[str, int]]  # (day, slice, feature index) -> value -> count
 
-def categorical_pairs(
-    ctx: MonitorContext,
-    base: ir.Table,
-    features: Features,
-    active: Sequence[int],
-    days: int,
-    counts: RowCounts,
-    rules: Rules,
-) -> dict[Key, ColumnPair]:
-    """Reference and current counts of every categorical feature, per active day window and slice."""
+
+def categorical_tallies(
+    ctx: MonitorContext, base: ir.Table, features: Features, days: Iterable[int]
+) -> Tallies:
+    """Exact value counts of every categorical feature per day and slice (one group-by)."""
     if not features.categorical:
         return {}
     pairs_expr = ibis.array(
@@ -482,14 +775,13 @@ def categorical_pairs(
             for i, name in enumerate(features.categorical)
         ]
     )
-    needed = sorted({d for b in active for d in range(b - days, b + 1)})
     carried = slice_columns(ctx)
-    long = base.filter(base._day.isin(needed)).select("_day", *carried, _fv=pairs_expr.unnest())
+    long = base.filter(base._day.isin(sorted(days))).select("_day", *carried, _fv=pairs_expr.unnest())
     long = long.select("_day", *carried, _f=long._fv.f, _v=long._fv.v)
     long = long.filter(long._v.notnull())
     long = long.select("_day", "_f", "_v", _slice=slice_labels(ctx, long).unnest())
     table = ctx.engine.execute(long.group_by(["_day", "_slice", "_f", "_v"]).aggregate(_cnt=long.count()))
-    tallies: dict[tuple[int, str, int], dict[str, int]] = {}
+    tallies: Tallies = {}
     for day, label, index, value, n in zip(
         table["_day"].to_pylist(),
         table["_slice"].to_pylist(),
@@ -499,17 +791,29 @@ def categorical_pairs(
         strict=True,
     ):
         tallies.setdefault((int(day), str(label), int(index)), {})[str(value)] = int(n)
+    return tallies
+
+
+def categorical_pairs(
+    features: Features,
+    plan: Plan,
+    counts: RowCounts,
+    tallies: Tallies,
+    rules: Rules,
+    labels: Sequence[str] | None = None,
+) -> dict[Key, ColumnPair]:
+    """Reference and current counts of categorical features, per (window, feature) of ``plan``
+    and slice (every slice of the window, or ``labels``)."""
     pairs: dict[Key, ColumnPair] = {}
-    for window in active:
-        reference_days = range(window - days, window)
-        for index, name in enumerate(features.categorical):
-            binning = CategoricalBinning(_top(_summed(tallies, reference_days, ALL, index), rules.top_k))
-            for label in counts.labels(window):
-                sides = []
-                for span in (reference_days, range(window, window + 1)):
-                    rows = sum(counts.rows(d, label) for d in span)
-                    sides.append(categorical_counts(binning, _summed(tallies, span, label, index), rows))
-                pairs[(window, name, label)] = ColumnPair(name, CATEGORICAL, binning, sides[0], sides[1])
+    for (window, name), reference in sorted(plan.items()):
+        index = features.categorical.index(name)
+        binning = CategoricalBinning(_top(_summed(tallies, reference, ALL, index), rules.top_k))
+        for label in counts.labels(window) if labels is None else labels:
+            sides = []
+            for span in (reference, (window,)):
+                rows = sum(counts.rows(d, label) for d in span)
+                sides.append(categorical_counts(binning, _summed(tallies, span, label, index), rows))
+            pairs[(window, name, label)] = ColumnPair(name, CATEGORICAL, binning, sides[0], sides[1])
     return pairs
 
 
