@@ -28,3 +28,23 @@ def test_sdk_does_not_import_the_heavy_stack() -> None:
     code = f"import sys, recops.sdk; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_package_inits_import_lazily() -> None:
+    # Reading series or alerts must not load Ibis (and its engines): commands that only
+    # read the store (`alerts`, `diagnose`, `trace`) start faster.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import recops.monitors.series, recops.detect.alerts; "
+        "from recops.detect import SeriesPoint; print('ibis' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    import recops.detect
+    import recops.monitors
+
+    assert recops.monitors.run_monitors.__module__ == "recops.monitors.runner"
+    assert recops.detect.make_detector.__name__ == "make_detector"
+    assert all(hasattr(recops.detect, name) for name in recops.detect.__all__)

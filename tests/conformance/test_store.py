@@ -19,6 +19,30 @@ def test_migrations_are_idempotent(store_url: str) -> None:
     store.close()
 
 
+def test_the_head_revision_is_alembics_and_an_up_to_date_store_skips_alembic(store_url: str) -> None:
+    import subprocess
+    import sys
+
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from recops.store.store import MIGRATIONS, head_revision
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert head_revision() == ScriptDirectory.from_config(cfg).get_current_head()
+    store = Store(store_url)
+    assert store.revision() == head_revision()
+    store.close()
+    # Opening an up-to-date store does not import Alembic (a fresh interpreter to tell).
+    code = (
+        f"import sys; from recops.store import Store; Store({store_url!r}).close(); "
+        "print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_ingest_and_read_back(any_workspace: Workspace, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [request("r1"), request("r2"), request("r1", surface="x")])
     report = ingest_files(any_workspace.lake, "requests", [path])

@@ -1,0 +1,1 @@
+"""Responding: deployment gates, rollback, playbooks, incidents and post-mortems."""
