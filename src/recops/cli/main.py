@@ -34,6 +34,11 @@ COMMANDS: dict[str, str] = {
     "diagnose": "diagnose",
     "diff": "diagnose",
     "demo": "demo",
+    "gate": "gate",
+    "promote": "gate",
+    "rollback": "rollback",
+    "playbook": "playbook",
+    "incident": "incident",
 }
 
 

@@ -426,3 +426,72 @@ class AlertDeliveryRow(Base):
     status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[float] = mapped_column(Float)
+
+
+class IncidentRow(Base):
+    """An incident: opened from an alert group or by hand; open → mitigated → resolved."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | mitigated | resolved
+    severity: Mapped[str] = mapped_column(String(8))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("alert_groups.id"))
+    cause: Mapped[str] = mapped_column(String(400))  # e.g. model_version:v13, feature_group:x
+    model: Mapped[str | None] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # data time
+    detected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mitigated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # wall clock
+    opened_by: Mapped[str] = mapped_column(String(200))
+    playbook: Mapped[str | None] = mapped_column(String(100))
+
+
+class IncidentEventRow(Base):
+    """One step of an incident's own log (opened, mitigated, resolved, note...)."""
+
+    __tablename__ = "incident_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class IncidentActionRow(Base):
+    """A post-mortem action item with an owner, tracked until closed."""
+
+    __tablename__ = "incident_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # open | closed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class PlaybookRunRow(Base):
+    """One run (or dry run) of a playbook, with each step's command and outcome as JSON."""
+
+    __tablename__ = "playbook_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    playbook: Mapped[str] = mapped_column(String(100), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(200))
+    ok: Mapped[bool] = mapped_column(Boolean)
+    steps: Mapped[str] = mapped_column(Text)
