@@ -53,7 +53,11 @@ INCIDENTS = [
     Incident("late_arrivals", start="2026-10-07T02:00", hours=6),
     Incident("candidate_source_outage", start="2026-10-07T12:00", hours=5),
     Incident("stale_feature_group", start="2026-10-08T14:00", hours=8),
-    Incident("upstream_schema_change", start="2026-10-09T02:00", hours=12),
+    # A feature the stale group (the day before) does not serve, so that its drift alert
+    # is not the stale group's, still open.
+    Incident(
+        "upstream_schema_change", start="2026-10-09T02:00", hours=12, params={"feature": "watch_minutes_7d"}
+    ),
     Incident("latency_regression", start="2026-10-10T12:00", hours=6),
 ]
 
