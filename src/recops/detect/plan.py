@@ -202,10 +202,11 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
         specs.append(
             DetectorSpec(
                 "seasonal",
-                {"direction": "down_is_bad", "baseline": seasonal_baseline},
+                {"direction": "down_is_bad", "baseline": {**seasonal_baseline, "poisson_floor": True}},
                 "hour" if "hour" in sizes else sizes[0],
                 alarm="ticket",
-                reason="a volume with no fixed level: a drop against the same hour of the week",
+                reason="a volume with no fixed level: a drop against the same hour of the week, "
+                "beyond Poisson noise",
             )
         )
     if definition.name == LATENCY_REGRESSION_METRIC and "hour" in sizes:

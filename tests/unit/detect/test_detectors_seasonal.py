@@ -221,3 +221,22 @@ def test_min_relative_change_and_min_n_gate_what_z_alone_would_flag() -> None:
     counted = SeasonalDetectorParams(direction="up_is_bad", min_n=100)
     state = run_detector(SeasonalDetector(counted), thin)[-1]
     assert state.status == "insufficient" and "min_n" in state.evidence["reason"]
+
+
+def test_the_poisson_floor_keeps_a_thin_counts_drop_quiet() -> None:
+    # Four weeks of exactly 18 per hour (no spread at all), then 6: without the floor the
+    # relative floor (0.5% of 18) makes it z = -133; with it, the scale is
+    # sqrt(18 · (1 + (π/2)/4)) by hand, z ≈ -2.4; at 100× the volume the drop stands.
+    def last_state(level: float, poisson: bool) -> Residual | None:
+        flat = {T0 + i * HOUR: level for i in range(5 * 7 * 24)}
+        last = max(flat) + HOUR
+        pts = hourly({**flat, last: level / 3}, weeks=6, default=level)[: len(flat) + 1]
+        baseline = SeasonalBaseline(SeasonalParams(poisson_floor=poisson))
+        return observe_all(baseline, pts)[last]
+
+    plain, floored, thick = last_state(18, False), last_state(18, True), last_state(1800, True)
+    assert plain is not None and floored is not None and thick is not None
+    assert plain.z < -100
+    expected = -12 / math.sqrt(18 * (1 + (math.pi / 2) / 4))
+    assert floored.z == pytest.approx(expected, rel=1e-9) and floored.z > -3
+    assert thick.z < -20

@@ -29,7 +29,11 @@ The residual ``r = value - baseline`` is divided by a robust scale, the largest 
    √(p(1−p)(1/n + c/Σnᵢ)) with p the pooled rate of the window and its history (as in
    a two-proportion z-test), n and nᵢ the denominators and c = π/2 for a median of
    k ≥ 3 (1 for k ≤ 2), so a thin slice needs a much larger move than a thick one;
-4. **relative floor**: ``min_relative_scale`` × |baseline| (0.5%): a 2.5% move on a huge
+4. **Poisson floor** (``poisson_floor``, for counts: requests, rows): the standard error
+   of a count minus the median of k past counts of about the same mean λ,
+   √(λ (1 + c/k)) with λ the baseline and c as above, so 6 requests against a usual 18
+   in a night hour is noise (z ≈ −2.4), while 600 against 1,800 is not;
+5. **relative floor**: ``min_relative_scale`` × |baseline| (0.5%): a 2.5% move on a huge
    series is statistically certain and operationally nothing.
 
 The robust z = r / scale is what the seasonal detector judges and what the change-point
@@ -88,6 +92,8 @@ class SeasonalParams:
         min_relative_scale: the scale is at least this share of |baseline| (default
             0.005, so a move must reach 2.5% of the baseline to warn at z 5).
         binomial_floor: use the binomial floor for ratio points (default on).
+        poisson_floor: the values are counts of independent events: use the Poisson
+            floor (default off; the detection plan turns it on for count metrics).
     """
 
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
@@ -99,6 +105,7 @@ class SeasonalParams:
     min_pool: int = 24
     min_relative_scale: float = 0.005
     binomial_floor: bool = True
+    poisson_floor: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_weeks <= self.weeks:
@@ -128,7 +135,7 @@ class Residual:
     Attributes:
         reference: what the baseline was made of: ``weekday`` (same weekday), ``holidays``
             (previous holidays) or ``sundays`` (a first holiday, compared with Sundays).
-        scales: each candidate scale (``pooled``, ``slot``, ``binomial``, ``relative_floor``).
+        scales: each candidate scale (``pooled``, ``slot``, ``binomial``, ``poisson``, ``relative_floor``).
     """
 
     value: float
@@ -212,6 +219,7 @@ class SeasonalBaseline:
                     "pooled": pooled,
                     "slot": self._slot_scale(history),
                     "binomial": self._binomial_scale(point, base, history),
+                    "poisson": self._poisson_scale(base, len(history)),
                     "relative_floor": p.min_relative_scale * abs(base),
                 }
                 scale = max(s for s in scales.values() if s is not None)
@@ -272,6 +280,12 @@ class SeasonalBaseline:
         center = statistics.median(values)
         mad = statistics.median(abs(v - center) for v in values)
         return MAD_TO_SD * mad * math.sqrt(1 + _median_variance(k))
+
+    def _poisson_scale(self, base: float, k: int) -> float | None:
+        if not self.params.poisson_floor or base < 0:
+            return None
+        c = math.pi / 2 if k >= 3 else 1.0
+        return math.sqrt(max(base, 1.0) * (1 + c / k))
 
     def _binomial_scale(self, point: SeriesPoint, base: float, history: list[_Entry]) -> float | None:
         if not self.params.binomial_floor or not 0.0 <= base <= 1.0:
