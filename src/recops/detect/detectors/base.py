@@ -231,6 +231,13 @@ def check_keys(cls: type[Any], data: Mapping[str, Any]) -> None:
         )
 
 
+def converted(cls: type[Any], data: Mapping[str, Any], **converters: Any) -> dict[str, Any]:
+    """``data`` checked against ``cls``'s fields, with each named key converted (from a
+    config file or JSON body: durations, zones, dates, nested parameters)."""
+    check_keys(cls, data)
+    return {k: converters[k](v) if k in converters else v for k, v in data.items()}
+
+
 def as_zone(value: Any) -> ZoneInfo:
     if isinstance(value, ZoneInfo):
         return value

@@ -56,7 +56,7 @@ from recops.detect.detectors.base import (
     StatusClock,
     TimeOrder,
     bad_sides,
-    check_keys,
+    converted,
     finite,
     parse_duration,
     to_jsonable,
@@ -125,13 +125,11 @@ class ChangePointParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
-        check_keys(cls, data)
-        values = dict(data)
-        if isinstance(values.get("baseline"), Mapping):
-            values["baseline"] = SeasonalParams.from_dict(values["baseline"])
-        if "correlation" in values:
-            values["correlation"] = parse_duration(values["correlation"])
-        return cls(**values)
+        return cls(**converted(cls, data, baseline=_baseline_params, correlation=parse_duration))
+
+
+def _baseline_params(value: Any) -> Any:
+    return SeasonalParams.from_dict(value) if isinstance(value, Mapping) else value
 
 
 class ResidualSource:

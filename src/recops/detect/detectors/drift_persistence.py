@@ -33,7 +33,7 @@ from recops.detect.detectors.base import (
     StatusClock,
     TimeOrder,
     as_zone,
-    check_keys,
+    converted,
     finite,
     parse_duration,
     to_jsonable,
@@ -84,13 +84,7 @@ class DriftPersistenceParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DriftPersistenceParams:
-        check_keys(cls, data)
-        values = dict(data)
-        if "window" in values:
-            values["window"] = parse_duration(values["window"])
-        if "zone" in values:
-            values["zone"] = as_zone(values["zone"])
-        return cls(**values)
+        return cls(**converted(cls, data, window=parse_duration, zone=as_zone))
 
 
 class DriftPersistence:

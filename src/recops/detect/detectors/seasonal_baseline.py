@@ -57,7 +57,7 @@ from recops.detect.detectors.base import (
     SeriesPoint,
     as_dates,
     as_zone,
-    check_keys,
+    converted,
     parse_duration,
 )
 from recops.detect.detectors.windows import RollingMedian
@@ -117,15 +117,7 @@ class SeasonalParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SeasonalParams:
-        check_keys(cls, data)
-        values = dict(data)
-        if "zone" in values:
-            values["zone"] = as_zone(values["zone"])
-        if "holidays" in values:
-            values["holidays"] = as_dates(values["holidays"])
-        if "pool" in values:
-            values["pool"] = parse_duration(values["pool"])
-        return cls(**values)
+        return cls(**converted(cls, data, zone=as_zone, holidays=as_dates, pool=parse_duration))
 
 
 @dataclass(frozen=True)

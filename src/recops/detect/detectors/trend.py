@@ -36,7 +36,7 @@ from recops.detect.detectors.base import (
     TimeOrder,
     as_zone,
     bad_sides,
-    check_keys,
+    converted,
     finite,
     parse_duration,
     to_jsonable,
@@ -112,14 +112,7 @@ class TrendParams:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrendParams:
-        check_keys(cls, data)
-        values = dict(data)
-        for key in ("window", "horizon"):
-            if key in values:
-                values[key] = parse_duration(values[key])
-        if "zone" in values:
-            values["zone"] = as_zone(values["zone"])
-        return cls(**values)
+        return cls(**converted(cls, data, window=parse_duration, horizon=parse_duration, zone=as_zone))
 
 
 class TrendDetector:
