@@ -70,6 +70,15 @@ holidays = []
 data_silence_minutes = 60
 monitor_silence_minutes = 180
 
+[server]
+# `recops serve`: where it listens. Beyond 127.0.0.1 it refuses to start until a token exists.
+host = "127.0.0.1"
+port = 8000
+# The server's scheduler computes monitors and detection over new data this often (0: never).
+schedule_seconds = 300
+# Let Prometheus scrape /metrics without a token (the values are business metrics: off by default).
+metrics_public = false
+
 [slo]
 latency_p99_ms = 250.0
 error_rate = 0.01
@@ -139,6 +148,24 @@ class DetectionConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """``[server]``: where ``recops serve`` listens and how often its scheduler runs.
+
+    Attributes:
+        host: bind address (loopback by default; beyond it a token must exist).
+        port: TCP port.
+        schedule_seconds: the scheduler's period for monitors and detection over new data
+            (0 turns it off).
+        metrics_public: serve ``/metrics`` without a token.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    schedule_seconds: float = 300.0
+    metrics_public: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated workspace configuration.
 
@@ -166,6 +193,7 @@ class Config:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     monitors: MonitorsConfig = field(default_factory=lambda: MonitorsConfig())
     detection: DetectionConfig = field(default_factory=lambda: DetectionConfig())
+    server: ServerConfig = field(default_factory=lambda: ServerConfig())
 
     @property
     def zone(self) -> ZoneInfo:
@@ -216,7 +244,10 @@ class _Reader:
         return value
 
 
-_TOP = {"workspace", "windows", "lake", "sql", "monitors", "detection", "slo", "feature_groups", "sources"}
+_TOP = {
+    "workspace", "windows", "lake", "sql", "monitors", "detection", "server", "slo",
+    "feature_groups", "sources",
+}  # fmt: skip
 _WINDOWS = {"hour", "day"}
 
 
@@ -294,6 +325,7 @@ def parse_config(text: str, path: Path) -> Config:
         sources=sources,
         monitors=monitors,
         detection=_detection(r, data),
+        server=_server(r, data),
     )
 
 
@@ -315,6 +347,22 @@ def _monitors(r: _Reader, data: dict[str, Any]) -> MonitorsConfig:
         label_window_hours=label_hours,
         drift_reference_days=r.integer(mon, "monitors.drift_reference_days", 7, minimum=1),
         checks=r.string(mon, "monitors.checks", "checks.yaml"),
+    )
+
+
+def _server(r: _Reader, data: dict[str, Any]) -> ServerConfig:
+    srv = r.table(data, "server", {"host", "port", "schedule_seconds", "metrics_public"})
+    public = srv.get("metrics_public", False)
+    if not isinstance(public, bool):
+        raise r.error("server.metrics_public", f"must be true or false, got {public!r}")
+    port = r.integer(srv, "server.port", 8000, minimum=1)
+    if port > 65535:
+        raise r.error("server.port", f"must be at most 65535, got {port}")
+    return ServerConfig(
+        host=r.string(srv, "server.host", "127.0.0.1"),
+        port=port,
+        schedule_seconds=r.number(srv, "server.schedule_seconds", 300.0),
+        metrics_public=public,
     )
 
 

@@ -1,9 +1,7 @@
-"""``recops demo``: simulate weeks of a platform with incidents, ingest them, summarize."""
+"""``recops demo``: simulate weeks of a platform with incidents, ingest them, summarize, serve."""
 
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,13 +10,8 @@ import typer
 
 from recops.cli.options import JsonOption
 from recops.cli.output import console, err_console, print_json, print_table, progress_bar
-from recops.contract import KINDS
-from recops.detect.alerts import list_groups
-from recops.errors import InvalidInput
-from recops.ingest import ingest_files
-from recops.workspace import Workspace
 
-MARKER = ".recops-demo"
+DEMO_TOKEN = "demo-admin"
 
 
 def register(app: typer.Typer) -> None:
@@ -32,55 +25,64 @@ def demo(
     days: Annotated[int, typer.Option(min=14, help="Simulated days (14 or more).")] = 42,
     requests_per_day: Annotated[int, typer.Option(min=100, help="Simulated requests per day.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same world).")] = 7,
+    port: Annotated[int, typer.Option("--port", help="Port of the dashboard served at the end.")] = 8000,
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="End after the summary (scripts, CI).")
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Simulate a video-streaming recommender with incidents, then ingest and summarize it.
+    """Simulate a video-streaming recommender with incidents, ingest it, then serve the dashboard.
 
     The world (six weeks by default) has daily and weekly seasonality, model deploys with
     canaries, feature pipelines and upstream arrivals, plus injected incidents (a stale
     feature group, a bad deploy hurting one device, a latency regression, ...) whose
-    ground truth is written beside the data (raw/ground_truth.json).
+    ground truth is written beside the data (raw/ground_truth.json). The registry gets
+    the world's model versions and alias moves; the monitors and detection run over the
+    weeks; then the dashboard is served on 127.0.0.1 with an admin token printed to sign
+    in with (--no-serve stops after the summary).
     """
-    from recops.sim import SimConfig, simulate
+    from recops.detect.alerts import list_alerts, list_groups
+    from recops.server.tokens import create_token
+    from recops.sim import SimConfig
+    from recops.sim.demo import build_demo, incidents_of
+    from recops.workspace import Workspace
 
-    _fresh(directory)
-    started = time.perf_counter()
     say = err_console.print if not json else (lambda *_a, **_k: None)
     say(f"[bold]simulating[/] {days} days × {requests_per_day:,} requests/day (seed {seed})")
-    world = simulate(SimConfig(seed=seed, days=days, requests_per_day=requests_per_day))
-    raw = directory / "raw"
-    manifest = world.write(raw, fmt="parquet")
-    say(f"wrote the platform's files to {raw} in {time.perf_counter() - started:.0f} s")
-    with Workspace.init(directory) as ws:
-        (directory / MARKER).write_text("created by recops demo\n")
-        with progress_bar("ingest", len(KINDS), enabled=not json) as bar:
-            for kind in KINDS:
-                if (raw / kind).exists():
-                    ingest_files(ws.lake, kind, [raw / kind])
-                bar.advance(bar.task_ids[0])
-        con = ws.lake.connect()
-        stored = {k: int(con.execute(f'SELECT count(*) FROM "{k}"').fetchall()[0][0]) for k in KINDS}
-        alerts = _monitor_and_detect(ws, world.truth.end, quiet=json)
+    with progress_bar("demo", 1, enabled=not json) as bar:
+        task = bar.task_ids[0]
+
+        def advance(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        built = build_demo(
+            directory, SimConfig(seed=seed, days=days, requests_per_day=requests_per_day), progress=advance
+        )
+    with Workspace.open(built.root) as ws:
+        alerts = [a.to_dict() for a in sorted(list_alerts(ws.store), key=lambda a: a.data_time)]
         groups = [g.to_dict() for g in sorted(list_groups(ws.store), key=lambda g: g.first_data_time)]
-    incidents = [
-        {"kind": i.kind, "start": i.start, "end": i.end, "benign": i.benign, "entity": i.entity}
-        for i in world.truth.incidents
-    ]
+        token = None if no_serve else create_token(ws.store, DEMO_TOKEN, "admin", created_by="recops demo")
+    incidents = incidents_of(built.world)
     summary: dict[str, Any] = {
-        "workspace": str(directory.resolve()),
-        "seconds": round(time.perf_counter() - started, 1),
-        "stored": stored,
-        "expected": {k: m.distinct_valid for k, m in manifest.counts.items()},
+        "workspace": str(built.root),
+        "seconds": built.seconds,
+        "stored": built.stored,
+        "expected": built.expected,
+        "model_versions": built.versions,
         "incidents": incidents,
         "alerts": alerts,
         "alert_groups": groups,
     }
     if json:
         print_json(summary)
-        return
+    else:
+        _print_summary(summary, directory)
+    if token is not None:
+        _serve(built.root, port, token)
+
+
+def _print_summary(summary: dict[str, Any], directory: Path) -> None:
+    stored, incidents, groups = summary["stored"], summary["incidents"], summary["alert_groups"]
     print_table(
         pa.table(
             {
@@ -95,7 +97,6 @@ def demo(
         pa.table({key: [str(i[key]) for i in incidents] for key in ("kind", "start", "end", "benign")}),
         title="injected incidents (ground truth: raw/ground_truth.json)",
     )
-    groups = summary["alert_groups"]
     print_table(
         pa.table(
             {
@@ -107,39 +108,20 @@ def demo(
                 "alerts": [len(g["members"]) for g in groups],
             }
         ),
-        title=f"{len(alerts)} alerts in {len(groups)} groups on the simulated weeks "
+        title=f"{len(summary['alerts'])} alerts in {len(groups)} groups on the simulated weeks "
         f"(`recops alerts list -w {directory}`)",
     )
     console.print(f"workspace ready at {summary['workspace']} in {summary['seconds']} s. Try:")
     console.print(
         f'  .venv/bin/recops sql -w {directory} "SELECT surface, count(*) FROM requests GROUP BY ALL"'
     )
-    if not no_serve:
-        console.print("(the dashboard comes with `recops serve` in a later release; nothing to serve yet)")
 
 
-def _monitor_and_detect(ws: Workspace, end: str, *, quiet: bool) -> list[dict[str, Any]]:
-    """Compute the monitors over the whole world, run detection as of its end, list the alerts."""
-    from datetime import datetime
+def _serve(root: Path, port: int, token: str) -> None:
+    from recops.server.serve import serve
+    from recops.workspace import Workspace
 
-    from recops.detect.alerts import list_alerts
-    from recops.detect.cycle import detection_cycle
-    from recops.monitors import run_monitors
-
-    with progress_bar("monitors", 1, enabled=not quiet) as bar:
-        task = bar.task_ids[0]
-
-        def advance(_step: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        run_monitors(ws.config, ws.lake, progress=advance)
-        # The world's end is "now" for the dead man's switch: the data is weeks old by design.
-        detection_cycle(ws.store, ws.config, at=datetime.fromisoformat(end), progress=advance)
-    return [a.to_dict() for a in sorted(list_alerts(ws.store), key=lambda a: a.data_time)]
-
-
-def _fresh(directory: Path) -> None:
-    if directory.exists():
-        if not (directory / MARKER).exists():
-            raise InvalidInput(f"{directory} exists and was not made by recops demo; choose another --dir")
-        shutil.rmtree(directory)
+    console.print(f"\n[bold]dashboard[/]: http://127.0.0.1:{port}/  (Ctrl-C stops)")
+    console.print(f"sign in with this admin token: {token}", highlight=False, soft_wrap=True)
+    with Workspace.open(root) as ws:
+        serve(ws, host="127.0.0.1", port=port, schedule=False)

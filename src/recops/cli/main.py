@@ -39,6 +39,8 @@ COMMANDS: dict[str, str] = {
     "rollback": "rollback",
     "playbook": "playbook",
     "incident": "incident",
+    "serve": "serve",
+    "token": "serve",
 }
 
 

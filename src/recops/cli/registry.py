@@ -33,9 +33,7 @@ app = typer.Typer(
 alias_app = typer.Typer(help="Aliases (production, canary, ...) and their history.", no_args_is_help=True)
 app.add_typer(alias_app, name="alias")
 
-LIVE_HOOK = (
-    "live metrics: none yet: the monitors (issue 5) supply them through recops.registry.LiveMetricsSource"
-)
+LIVE_NONE = "live metrics: none stored for this version yet (`recops monitor run` computes them)"
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
@@ -137,8 +135,8 @@ def _print_report(report: VersionReport) -> None:
         ["alias", "from", "to"],
         "production windows (alias history)",
     )
-    if report.live is None:
-        console.print(f"[dim]{LIVE_HOOK}[/]")
+    if not report.live:
+        console.print(f"[dim]{LIVE_NONE}[/]")
     else:
         for series in report.live:
             _table(
@@ -157,7 +155,11 @@ def show_cmd(
     """A version: lineage, offline metrics, validations and production windows."""
     model, version = parse_ref(ref)
     with Workspace.open(workspace) as ws:
-        report = describe_version(ws.store, model, version)
+        from recops.catalog import load_catalog
+        from recops.monitors.live import StoredLiveMetrics
+
+        live = StoredLiveMetrics(ws.store, load_catalog(ws.config.root))
+        report = describe_version(ws.store, model, version, live=live)
     if json:
         print_json(report.to_dict())
     else:

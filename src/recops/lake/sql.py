@@ -27,6 +27,11 @@ class SqlResult:
     truncated: bool
 
 
+# Store tables SQL never shows: token digests are credentials' fingerprints, and Alembic's
+# bookkeeping is noise.
+PRIVATE_TABLES = frozenset({"api_tokens", "alembic_version"})
+
+
 def sandbox(lake: Lake, store: Store | None = None, *, query: str | None = None) -> duckdb.DuckDBPyConnection:
     """A connection with every lake view and store table, locked down for read-only use.
 
@@ -37,6 +42,8 @@ def sandbox(lake: Lake, store: Store | None = None, *, query: str | None = None)
     if store is not None:
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query.lower())) if query is not None else None
         for name in store.table_names():
+            if name in PRIVATE_TABLES:
+                continue
             if words is None or name in words:
                 con.register(name, store.read_table(name))
     con.execute(f"SET allowed_directories = ['{lake.data_dir.resolve()!s}/']")

@@ -30,6 +30,7 @@ from recops.errors import InvalidInput, NotFound
 from recops.lake import Lake
 from recops.registry._canonical import iso, now, utc
 from recops.registry.aliases import alias_history
+from recops.registry.audit import append, registry_session
 from recops.registry.versions import default_actor
 from recops.store import Store
 from recops.store.tables import IncidentActionRow, IncidentEventRow, IncidentRow
@@ -237,7 +238,7 @@ def open_incident(
             assert detected is not None
             started, found_model = infer_start(lake, cause, detected, timedelta(hours=1))
             model = model or found_model
-    with store.session() as session:
+    with registry_session(store) as session:
         row = IncidentRow(
             title=title, state="open", severity=severity, group_id=group_id, cause=cause, model=model,
             started_at=started, detected_at=detected, opened_at=now(), opened_by=who, playbook=playbook,
@@ -247,6 +248,8 @@ def open_incident(
         _event(
             session, row.id, "opened", detected or started, who, None, {"group_id": group_id, "cause": cause}
         )
+        facts = {"group_id": group_id, "cause": cause, "title": title, "severity": severity}
+        append(session, actor=who, action="incident.open", subject=f"incident:{row.id}", payload=facts)
         session.flush()
         return incident_of(row)
 
@@ -287,7 +290,7 @@ def _transition(
     store: Store, incident_id: int, to: str, at: datetime, actor: str | None, note: str | None
 ) -> Incident:
     who = actor or default_actor()
-    with store.session() as session:
+    with registry_session(store) as session:
         row = session.get(IncidentRow, incident_id)
         if row is None:
             raise NotFound(f"no incident {incident_id}")
@@ -306,6 +309,10 @@ def _transition(
                 row.mitigated_at = at
         row.state = to
         _event(session, incident_id, to, at, who, note, {})
+        verb = {"mitigated": "mitigate", "resolved": "resolve"}[to]
+        facts = {"at": iso(at), "note": note}
+        subject = f"incident:{incident_id}"
+        append(session, actor=who, action=f"incident.{verb}", subject=subject, payload=facts)
         session.flush()
         return incident_of(row)
 
@@ -382,27 +389,57 @@ def add_action(store: Store, incident_id: int, title: str, owner: str, *, actor:
     if not title.strip() or not owner.strip():
         raise InvalidInput("an action item needs a title and an owner")
     get_incident(store, incident_id)
-    with store.session() as session:
+    who = actor or default_actor()
+    with registry_session(store) as session:
         row = IncidentActionRow(
-            incident_id=incident_id, title=title, owner=owner, state="open", created_at=now(),
-            created_by=actor or default_actor(),
+            incident_id=incident_id, title=title, owner=owner, state="open", created_at=now(), created_by=who,
         )  # fmt: skip
         session.add(row)
         session.flush()
+        facts = {"action_id": row.id, "title": title, "owner": owner}
+        subject = f"incident:{incident_id}"
+        append(session, actor=who, action="incident.action.add", subject=subject, payload=facts)
         return action_of(row)
+
+
+def add_note(
+    store: Store, incident_id: int, note: str, *, actor: str | None = None, at: datetime | None = None
+) -> None:
+    """Add a note to the incident's log (it appears in the timeline and the post-mortem); audited.
+
+    Raises:
+        NotFound: no such incident.
+        InvalidInput: an empty note.
+    """
+    if not note.strip():
+        raise InvalidInput("a note needs some text")
+    who, when = actor or default_actor(), utc(at) if at is not None else now()
+    with registry_session(store) as session:
+        if session.get(IncidentRow, incident_id) is None:
+            raise NotFound(f"no incident {incident_id}")
+        _event(session, incident_id, "note", when, who, note.strip(), {})
+        append(
+            session, actor=who, action="incident.note", subject=f"incident:{incident_id}",
+            payload={"note": note.strip(), "at": iso(when)},
+        )  # fmt: skip
 
 
 def close_action(
     store: Store, action_id: int, *, actor: str | None = None, note: str | None = None
 ) -> Action:
     """Close an action item."""
-    with store.session() as session:
+    who = actor or default_actor()
+    with registry_session(store) as session:
         row = session.get(IncidentActionRow, action_id)
         if row is None:
             raise NotFound(f"no action item {action_id}")
         if row.state == "closed":
             raise InvalidInput(f"action item {action_id} is already closed")
-        row.state, row.closed_at, row.closed_by, row.note = "closed", now(), actor or default_actor(), note
+        row.state, row.closed_at, row.closed_by, row.note = "closed", now(), who, note
+        append(
+            session, actor=who, action="incident.action.close", subject=f"incident:{row.incident_id}",
+            payload={"action_id": action_id, "note": note},
+        )  # fmt: skip
         session.flush()
         return action_of(row)
 

@@ -6,8 +6,11 @@
   ``recops gate check``) has ``passed=True``;
 * it was **healthy** over its last window on the alias: no alert attributed to it
   overlapped that window. An alert is attributed to version ``v`` when its slice is
-  ``model_version=v`` or its group's cause is ``model_version:v``. Any alert counts
-  whatever its state now (a resolved alert still fired while the version served).
+  ``model_version=v`` or its group's cause is ``model_version:v``, unless its metric is
+  about upstream data (arrival, quality, freshness and drift metrics show in every
+  version's slice; rolling the model back would not fix them).
+  Any alert counts whatever its state now (a resolved alert still fired while the version
+  served).
 
 A rollback moves the alias (audited by the registry, with the reason), appends a
 ``rollback`` audit entry with the evidence for the choice, and ingests a ``changes``
@@ -21,10 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import pyarrow as pa
 
+from recops.catalog import load_catalog
 from recops.detect.alerts import Alert, AlertGroup, list_alerts, list_groups
 from recops.errors import InvalidInput, NotFound
 from recops.ingest import ingest_table
@@ -107,11 +112,23 @@ def gates_passed(store: Store, model: str, version: str, alias: str) -> bool | N
     return results[-1].passed if results else None
 
 
+#: Metric families about the data upstream of the model: a stale feature group, a late
+#: source or a drifted feature shows in every version's slice, and rolling the model back
+#: would not fix it.
+DATA_FAMILIES = frozenset({"arrival", "quality", "freshness", "drift"})
+
+
+@cache
+def _data_metrics() -> frozenset[str]:
+    return frozenset(d.name for d in load_catalog(None) if d.family in DATA_FAMILIES)
+
+
 def attributed(alert: Alert, group: AlertGroup | None, version: str) -> bool:
-    """True when the alert is about ``version`` (its slice, or its group's cause)."""
-    if alert.model_version == version:
-        return True
-    return group is not None and group.cause == f"model_version:{version}"
+    """True when the alert is about ``version`` (its slice, or its group's cause) and its
+    metric is not about upstream data."""
+    if alert.metric in _data_metrics():
+        return False
+    return alert.model_version == version or (group is not None and group.cause == f"model_version:{version}")
 
 
 def _overlaps(alert: Alert, start: datetime, end: datetime | None) -> bool:

@@ -495,3 +495,29 @@ class PlaybookRunRow(Base):
     actor: Mapped[str] = mapped_column(String(200))
     ok: Mapped[bool] = mapped_column(Boolean)
     steps: Mapped[str] = mapped_column(Text)
+
+
+class ApiTokenRow(Base):
+    """An API token of the server: only its SHA-256 digest is kept, never the secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer | ingest | operator | admin
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertDiagnosisRow(Base):
+    """The diagnosis of an alert as JSON, computed once per alert state (pages read it)."""
+
+    __tablename__ = "alert_diagnoses"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    alert_updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float] = mapped_column(Float)
+    body: Mapped[str] = mapped_column(Text)

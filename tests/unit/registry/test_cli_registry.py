@@ -146,11 +146,11 @@ def test_register_from_manifest_and_show(ws: Path) -> None:
     assert train["upstream"] == ["play_events:2026-10-01T00", "play_events:2026-10-01T01"]
     assert not evaluation["computed"] and evaluation["digest"] == "etag:123" and evaluation["rows"] == 1000
     assert data["artifact_digest"].startswith("sha256:") and data["origin"] == "manifest"
-    assert data["created_by"] == "ci-bot" and data["live_metrics"] is None
+    assert data["created_by"] == "ci-bot" and data["live_metrics"] == []
     assert cli("registry", "alias", "set", "ranker", "production", "v1", *w_)[0] == 0
     text = " ".join(cli("registry", "show", "ranker@v1", *w_)[1].split())
     assert "production windows" in text and "production" in text and "now" in text
-    assert "live metrics: none yet" in text and "LiveMetricsSource" in text
+    assert "live metrics: none stored for this version yet" in text  # no monitor run in this workspace
     code, _, err = cli("registry", "register", str(ws.parent / "pipeline" / "v1.yaml"), *w_)
     assert code == 2 and "ranker@v1 is registered already" in err
     resolved = json.loads(cli("registry", "resolve", "ranker", "production", *w_, "--json")[1])

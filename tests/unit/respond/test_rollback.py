@@ -119,3 +119,17 @@ def test_cli_rollback_json(bad_ws: Workspace, bad_deploy_world: tuple[Path, Worl
     data = json.loads(result.output)
     assert (data["from_version"], data["to_version"], data["reason"]) == (t.bad, t.good, "bad deploy")
     assert resolve_alias(bad_ws.store, t.model, "production")[0] == t.good
+
+
+def test_an_upstream_data_alert_in_the_versions_slice_does_not_count(
+    bad_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
+) -> None:
+    """A stale feature group shows in every version's slice; it is not the version's fault."""
+    t = _truth(bad_deploy_world)
+    when = t.deployed - timedelta(hours=3)  # inside v12's production window
+    _alert(bad_ws, t.good, when, metric="stale_feature_share")
+    _alert(bad_ws, t.good, when, metric="feature_drift_ratio")
+    assert choose_target(bad_ws.store, t.model)[0] == t.good
+    _alert(bad_ws, t.good, when, metric="ctr")  # the version's own behaviour still counts
+    with pytest.raises(NotFound, match="alert"):
+        choose_target(bad_ws.store, t.model)
