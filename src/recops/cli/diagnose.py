@@ -94,6 +94,8 @@ def diagnose(
 
 def show_diagnosis(data: dict[str, Any], top: int) -> None:
     """The diagnosis as an operator reads it: the move, then the ranked causes with their evidence."""
+    from recops.diagnose.diagnose import entity_parts
+
     move = data["move"]
     console.print(f"[bold]{escape(data['headline'])}[/]")
     cur, base = move["current"], move["baseline"]
@@ -114,7 +116,7 @@ def show_diagnosis(data: dict[str, Any], top: int) -> None:
             str(i),
             f"{h['score']:.2f}\n[dim]c {h['certainty']:.2f} · l {h['link']:.2f} · a {h['alignment']:.2f}[/]",
             h["kind"],
-            escape(_entity(h["entity"])),
+            escape("\n".join(entity_parts(h["entity"]))),
             escape(h["sentence"]),
         )
     if shown:
@@ -127,17 +129,6 @@ def show_diagnosis(data: dict[str, Any], top: int) -> None:
     for note in data["notes"]:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"[dim]{data['points_read']:,} stored points read; {data['seconds']:.2f} s[/]")
-
-
-def _entity(entity: dict[str, Any]) -> str:
-    parts = []
-    for key, value in entity.items():
-        if value is None or value == [] or key == "ts":
-            continue
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value[:4]) + (f" +{len(value) - 4}" if len(value) > 4 else "")
-        parts.append(f"{key}={value}")
-    return "\n".join(parts)
 
 
 def diff(

@@ -18,13 +18,7 @@ app = typer.Typer(help="Look after the lake: status, compaction, retention, vacu
 def status(workspace: WorkspaceOption = None, json: JsonOption = False) -> None:
     """Files, rows and bytes per record kind."""
     with Workspace.open(workspace) as ws:
-        con = ws.lake.connect()
-        con.register("files", ws.store.read_table("lake_files"))
-        table = con.execute(
-            "SELECT kind, count(*) AS files, sum(rows)::BIGINT AS rows, sum(bytes)::BIGINT AS bytes, "
-            "min(date) AS first_date, max(date) AS last_date FROM files WHERE removed_at IS NULL "
-            "GROUP BY kind ORDER BY kind"
-        ).to_arrow_table()
+        table = ws.lake.status()
     if json:
         print_json(table.to_pylist())
     else:

@@ -22,7 +22,7 @@ from recops.registry.manifest import register_manifest
 from recops.registry.mlflow_import import import_mlflow
 from recops.registry.report import VersionReport, describe_version
 from recops.registry.tracking import list_runs
-from recops.registry.traffic import DEFAULT_GRACE, check_traffic, traffic_at
+from recops.registry.traffic import DEFAULT_GRACE, served_report
 from recops.registry.verify import verify
 from recops.registry.versions import list_versions, record_validation
 from recops.workspace import Workspace
@@ -391,29 +391,22 @@ def served_cmd(
     wanted = [a.strip() for a in aliases.split(",") if a.strip()] if aliases else None
     with Workspace.open(workspace) as ws:
         when = moment or now()
-        states = alias_lib.served_at(ws.store, model, when)
-        served = traffic_at(ws.lake, model, when)
-        report = (
-            check_traffic(ws.store, ws.lake, model, aliases=wanted, grace=timedelta(minutes=grace_minutes))
-            if check
-            else None
+        out = served_report(
+            ws.store,
+            ws.lake,
+            model,
+            when,
+            check=check,
+            aliases=wanted,
+            grace=timedelta(minutes=grace_minutes),
         )
-    named = {s.version for s in states}
-    out: dict[str, Any] = {
-        "model": model,
-        "at": iso(when),
-        "aliases": [s.to_dict() for s in states],
-        "traffic_around": served,
-        "unaliased_around": sorted(v for v in served if v not in named),
-    }
-    if report is not None:
-        out["check"] = report.to_dict()
+    states, served = out["aliases"], out["traffic_around"]
+    named = {s["version"] for s in states}
+    report = out.get("check")
     if json:
         print_json(out)
     else:
-        _table(
-            [s.to_dict() for s in states], ["alias", "version", "since", "actor"], f"{model} at {iso(when)}"
-        )
+        _table(states, ["alias", "version", "since", "actor"], f"{model} at {iso(when)}")
         if served:
             _table(
                 [{"version": v, "requests (±30 min)": n, "named by alias": "yes" if v in named else "NO"}
@@ -422,11 +415,13 @@ def served_cmd(
                 "served traffic",
             )  # fmt: skip
         if report is not None:
-            if report.ok:
-                console.print(f"[green]traffic follows the aliases[/] ({report.requests} requests checked)")
-            for f in report.findings:
-                err_console.print(f"[bold red]{f.kind}[/]: {f.message}", highlight=False)
-    if report is not None and not report.ok:
+            if report["ok"]:
+                console.print(
+                    f"[green]traffic follows the aliases[/] ({report['requests']} requests checked)"
+                )
+            for f in report["findings"]:
+                err_console.print(f"[bold red]{f['kind']}[/]: {f['message']}", highlight=False)
+    if report is not None and not report["ok"]:
         raise typer.Exit(1)
 
 

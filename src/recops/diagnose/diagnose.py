@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -340,3 +340,15 @@ def _jsonable(x: Any) -> Any:
 
 
 __all__ = ["MAX_WINDOWS", "Diagnosis", "alert_period", "diagnose_alert", "diagnose_metric"]
+
+
+def entity_parts(entity: Mapping[str, Any]) -> list[str]:
+    """A hypothesis' entity as ``key=value`` parts (lists shortened), as people read it."""
+    parts = []
+    for key, value in entity.items():
+        if value is None or value == [] or key == "ts":
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value[:4]) + (f" +{len(value) - 4}" if len(value) > 4 else "")
+        parts.append(f"{key}={value}")
+    return parts

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from recops.lake.catalog import Catalog
 from recops.lake.engine import create_views, new_connection
@@ -41,3 +42,16 @@ class Lake:
         with self.store.lock(WRITER_LOCK):
             self.catalog.recover()
             yield self.catalog
+
+    def status(self) -> pa.Table:
+        """Files, rows and bytes per record kind, with the first and last partition date."""
+        con = self.connect()
+        try:
+            con.register("files", self.store.read_table("lake_files"))
+            return con.execute(
+                "SELECT kind, count(*) AS files, sum(rows)::BIGINT AS rows, sum(bytes)::BIGINT AS bytes, "
+                "min(date) AS first_date, max(date) AS last_date FROM files WHERE removed_at IS NULL "
+                "GROUP BY kind ORDER BY kind"
+            ).to_arrow_table()
+        finally:
+            con.close()

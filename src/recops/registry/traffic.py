@@ -24,7 +24,7 @@ import pyarrow as pa
 from recops.errors import NotFound
 from recops.lake import Lake
 from recops.registry._canonical import iso, utc
-from recops.registry.aliases import alias_history, windows
+from recops.registry.aliases import alias_history, served_at, windows
 from recops.registry.entities import AliasWindow
 from recops.store import Store
 
@@ -228,3 +228,30 @@ def traffic_at(
     finally:
         con.close()
     return {str(v): int(n) for v, n in rows}
+
+
+def served_report(
+    store: Store,
+    lake: Lake,
+    model: str,
+    at: datetime,
+    *,
+    check: bool = False,
+    aliases: Sequence[str] | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+) -> dict[str, Any]:
+    """What the aliases named at ``at``, what the requests say was served ±30 minutes, the
+    versions served that no alias named, and (with ``check``) the whole-history traffic check."""
+    states = served_at(store, model, at)
+    traffic = traffic_at(lake, model, at)
+    named = {s.version for s in states}
+    out: dict[str, Any] = {
+        "model": model,
+        "at": iso(at),
+        "aliases": [s.to_dict() for s in states],
+        "traffic_around": traffic,
+        "unaliased_around": sorted(v for v in traffic if v not in named),
+    }
+    if check:
+        out["check"] = check_traffic(store, lake, model, aliases=aliases, grace=grace).to_dict()
+    return out

@@ -169,17 +169,7 @@ def drift(body: DriftIn, ws: WS, _p: Viewer) -> JSONResponse:
 @router.get("/lake", summary="Files, rows and bytes per record kind")
 def lake_status(ws: WS, _p: Viewer) -> JSONResponse:
     """`recops lake status --json`."""
-    con = ws.lake.connect()
-    try:
-        con.register("files", ws.store.read_table("lake_files"))
-        table = con.execute(
-            "SELECT kind, count(*) AS files, sum(rows)::BIGINT AS rows, sum(bytes)::BIGINT AS bytes, "
-            "min(date) AS first_date, max(date) AS last_date FROM files WHERE removed_at IS NULL "
-            "GROUP BY kind ORDER BY kind"
-        ).to_arrow_table()
-    finally:
-        con.close()
-    return reply(table.to_pylist())
+    return reply(ws.lake.status().to_pylist())
 
 
 @router.get("/scheduler", summary="The server's monitor and detection schedule")

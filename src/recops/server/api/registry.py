@@ -18,13 +18,13 @@ from pydantic import BaseModel, Field
 from recops.errors import InvalidInput
 from recops.registry import aliases as alias_lib
 from recops.registry import audit as audit_lib
-from recops.registry._canonical import iso, now, parse_time
+from recops.registry._canonical import now, parse_time
 from recops.registry.datasets import declared_dataset, local_path, with_upstream
 from recops.registry.entities import CodeRef, DatasetRef, EnvironmentRef
 from recops.registry.lineage import lineage_of, reverse_lineage, upstream_partitions
 from recops.registry.report import describe_version
 from recops.registry.tracking import list_runs
-from recops.registry.traffic import DEFAULT_GRACE, check_traffic, traffic_at
+from recops.registry.traffic import DEFAULT_GRACE, served_report
 from recops.registry.verify import verify
 from recops.registry.versions import (
     list_models,
@@ -325,24 +325,10 @@ def served(
     grace_minutes: float = Query(DEFAULT_GRACE.total_seconds() / 60, ge=0),
 ) -> JSONResponse:
     """`recops registry served`: alias states, traffic ±30 minutes, and optionally the traffic check."""
+    wanted = [a.strip() for a in aliases.split(",") if a.strip()] if aliases else None
     when = parse_time(at) if at else now()
-    states = alias_lib.served_at(ws.store, model, when)
-    traffic = traffic_at(ws.lake, model, when)
-    named = {s.version for s in states}
-    out: dict[str, Any] = {
-        "model": model,
-        "at": iso(when),
-        "aliases": [s.to_dict() for s in states],
-        "traffic_around": traffic,
-        "unaliased_around": sorted(v for v in traffic if v not in named),
-    }
-    if check:
-        wanted = [a.strip() for a in aliases.split(",") if a.strip()] if aliases else None
-        report = check_traffic(
-            ws.store, ws.lake, model, aliases=wanted, grace=timedelta(minutes=grace_minutes)
-        )
-        out["check"] = report.to_dict()
-    return reply(out)
+    grace = timedelta(minutes=grace_minutes)
+    return reply(served_report(ws.store, ws.lake, model, when, check=check, aliases=wanted, grace=grace))
 
 
 @router.get("/runs", summary="Tracked training runs")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,7 +22,7 @@ from recops.detect import alerts as alert_lib
 from recops.detect import routing
 from recops.detect.events import SEVERITIES
 from recops.detect.routes import load_routes
-from recops.diagnose.diagnose import diagnose_metric
+from recops.diagnose.diagnose import diagnose_metric, entity_parts
 from recops.diagnose.stored import stored_diagnosis
 from recops.errors import InvalidInput, RecopsError
 from recops.lake.windows import parse_local_time
@@ -61,18 +61,6 @@ def done(path: str, message: str) -> RedirectResponse:
     return RedirectResponse(f"{path}{sep}flash={quote(message)}", status_code=303)
 
 
-def entity_text(entity: Mapping[str, Any]) -> list[str]:
-    """``key=value`` parts of a hypothesis' entity, as ``recops diagnose`` prints them."""
-    parts = []
-    for key, value in entity.items():
-        if value is None or value == [] or key == "ts":
-            continue
-        if isinstance(value, list):
-            value = ", ".join(str(v) for v in value[:4]) + (f" +{len(value) - 4}" if len(value) > 4 else "")
-        parts.append(f"{key}={value}")
-    return parts
-
-
 def _quote_sql(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -104,7 +92,7 @@ def diagnosis_view(data: dict[str, Any], wall_seconds: float) -> dict[str, Any]:
     """What the diagnosis partial renders: the diagnosis JSON plus display helpers."""
     findings = [h for h in data["hypotheses"] if h["score"] > 0]
     for h in findings:
-        h["entity_text"] = entity_text(h["entity"])
+        h["entity_text"] = entity_parts(h["entity"])
     top = findings[0] if findings else None
     current = data["move"]["current"]
     examples = example_requests_sql(top["entity"], current["start"], current["end"]) if top else None
@@ -211,26 +199,20 @@ def _act(
     return done(back(next_url, default), f"{verb} alert{'s' if len(items) != 1 else ''} {ids}")
 
 
-@router.post("/alerts/{target}/ack")
-def ack(
+VERBS = {"ack": "acknowledged", "resolve": "resolved"}
+
+
+@router.post("/alerts/{target}/{verb}")
+def act(
     request: Request,
     target: str,
+    verb: Literal["ack", "resolve"],
     principal: Operator,
     note: Annotated[str, Form()] = "",
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
-    return _act(request, principal, target, "acknowledged", note, next)
-
-
-@router.post("/alerts/{target}/resolve")
-def resolve(
-    request: Request,
-    target: str,
-    principal: Operator,
-    note: Annotated[str, Form()] = "",
-    next: Annotated[str | None, Form()] = None,
-) -> Response:
-    return _act(request, principal, target, "resolved", note, next)
+    """Acknowledge or resolve an alert (``12``) or a group (``g3``) as the signed-in token."""
+    return _act(request, principal, target, VERBS[verb], note, next)
 
 
 @router.get("/diagnose")
