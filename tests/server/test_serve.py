@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +110,24 @@ def test_token_cli_prints_the_secret_once_and_lists_without_it(workspace: Worksp
     assert [t["name"] for t in json.loads(listed.stdout)] == ["ci"] and secret not in listed.stdout
     bad = CliRunner().invoke(app, ["token", "create", "x", "--role", "root", "-w", root])
     assert isinstance(bad.exception, InvalidInput) and "unknown role" in str(bad.exception)  # exit 2 in run()
+
+
+def test_the_started_scheduler_runs_in_its_own_process_and_stops(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    records = [request(f"r{i}", ts=f"2026-11-24T{10 + i // 10:02d}:{i % 10 * 5:02d}:00Z") for i in range(30)]
+    ingest_files(workspace.lake, "requests", [write_jsonl(tmp_path / "r.jsonl", records)])
+    scheduler = Scheduler(workspace, period_seconds=3600)
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 180
+        while scheduler.status()["runs"] < 1:
+            assert scheduler.status()["alive"] and time.monotonic() < deadline, scheduler.status()
+            time.sleep(0.5)
+        status = scheduler.status()
+        assert status["last_error"] is None and status["process"] != os.getpid()
+    finally:
+        scheduler.stop()
+    assert not scheduler.status()["alive"]
+    hourly = read_series(workspace.store, "requests", granularity="hour").to_pylist()
+    assert sum(p["value"] for p in hourly if not p["slice"]) == 20  # the two complete hours

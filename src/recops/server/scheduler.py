@@ -11,11 +11,19 @@ by ``GET /api/scheduler``.
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from recops.workspace import Workspace
@@ -49,45 +57,69 @@ class SchedulerStatus:
         }
 
 
+SCHEDULER_LOCK = "scheduler"
+
+
 class Scheduler:
-    """Runs :meth:`run_once` in a background thread every ``period_seconds``."""
+    """Runs :meth:`run_once` every ``period_seconds`` in a child process while started.
+
+    A pass computes for tens of seconds, much of it in Python; in a thread of the server
+    it would hold the interpreter lock the request handlers need (page and ingest latency
+    doubled in ``bench/server.py``), so :meth:`start` runs the loop in its own process
+    (``python -m recops.server.scheduler``), which writes its status to a file the server
+    reads. :meth:`run_once` also runs in process (``POST /api/monitor/run``, tests); a
+    cross-process store lock keeps two passes from overlapping wherever they run.
+    """
 
     def __init__(self, workspace: Workspace, *, period_seconds: float) -> None:
         if period_seconds <= 0:
             raise ValueError("period_seconds must be positive")
         self.workspace = workspace
         self.state = SchedulerStatus(period_seconds)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._status_file: Path | None = None
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="recops-scheduler", daemon=True)
-            self._thread.start()
+        """Start the loop in a child process (it exits when this process does)."""
+        if self._child is not None:
+            return
+        folder = Path(tempfile.mkdtemp(prefix="recops-scheduler-"))
+        self._status_file = folder / "status.json"
+        command = [
+            sys.executable, "-m", "recops.server.scheduler", str(self.workspace.config.root),
+            "--period", str(self.state.period_seconds), "--status", str(self._status_file),
+        ]  # fmt: skip
+        self._child = subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        if self._child is None:
+            return
+        self._child.terminate()
+        try:
+            self._child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._child.kill()
+            self._child.wait()
+        self._child = None
 
     def status(self) -> dict[str, Any]:
-        return self.state.to_dict()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.state.period_seconds)
+        """The child's last written status (or this process's own passes when not started)."""
+        if self._status_file is not None and self._status_file.exists():
+            data: dict[str, Any] = json.loads(self._status_file.read_text(encoding="utf-8"))
+        else:
+            data = self.state.to_dict()
+        alive = self._child is not None and self._child.poll() is None
+        return data | {"process": self._child.pid if self._child else None, "alive": alive}
 
     def run_once(self) -> None:
-        """One pass: monitors (incremental), then the detection cycle. Never raises."""
+        """One pass: monitors (incremental), the detection cycle, diagnoses. Never raises."""
         from recops.detect.cycle import detection_cycle
         from recops.diagnose.stored import diagnose_groups
         from recops.monitors import run_monitors
 
-        with self._lock:
-            ws = self.workspace
+        ws = self.workspace
+        with self._lock, ws.store.lock(SCHEDULER_LOCK):
             self.state.running = True
             self.state.last_started_at = datetime.now(UTC)
             t0 = time.perf_counter()
@@ -100,7 +132,7 @@ class Scheduler:
                     # open groups get their diagnosis now, so their page is ready when opened
                     diagnose_groups(ws.store, ws.lake, ws.config, state="open")
                 self.state.last_error = None
-            except Exception as exc:  # a failed pass must not kill the server; the next one retries
+            except Exception as exc:  # a failed pass must not kill the loop; the next one retries
                 self.state.failures += 1
                 self.state.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("scheduled monitor run failed")
@@ -108,3 +140,44 @@ class Scheduler:
                 self.state.runs += 1
                 self.state.running = False
                 self.state.last_seconds = round(time.perf_counter() - t0, 3)
+
+
+def _write_status(path: Path, status: dict[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(status), encoding="utf-8")
+    partial.replace(path)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send SIGTERM when the server dies, even by SIGKILL (elsewhere: poll)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the loop below notices the new parent between passes
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The child process: pass, write the status, sleep; exit when the parent is gone."""
+    parser = argparse.ArgumentParser(prog="python -m recops.server.scheduler")
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--period", type=float, required=True)
+    parser.add_argument("--status", type=Path, required=True)
+    args = parser.parse_args(argv)
+    parent = os.getppid()
+    # SIGTERM keeps its default (die at once, even inside a long query): a pass writes the
+    # store in transactions, so an interrupted one leaves nothing half-written.
+    _die_with_parent()
+    with Workspace.open(args.root) as ws:
+        scheduler = Scheduler(ws, period_seconds=args.period)
+        while os.getppid() == parent:
+            scheduler.run_once()
+            _write_status(args.status, scheduler.state.to_dict())
+            deadline = time.monotonic() + args.period
+            while time.monotonic() < deadline and os.getppid() == parent:
+                time.sleep(min(1.0, args.period))
+
+
+if __name__ == "__main__":
+    main()
