@@ -19,14 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from recops.contract import KINDS
 from recops.ingest import ingest_files
 from recops.server.app import create_app
 from recops.server.tokens import ROLES, create_token
 from recops.sim import SimConfig, simulate
-from recops.store.tables import AuditEntryRow
+from recops.store.tables import AuditEntryRow, IngestedSourceRow
 from recops.workspace import Workspace
 from tests.records import request, write_jsonl
 
@@ -93,7 +93,7 @@ def stored_rows(ws: Workspace, kind: str) -> list[str]:
 
 
 def quarantine_rows(ws: Workspace, labels: dict[str, str]) -> list[tuple[Any, ...]]:
-    """Quarantine rows keyed by the label of their source (a file path, or an HTTP spool file)."""
+    """Quarantine rows keyed by the label of their source (a file path, or an HTTP body)."""
     rows = (
         ws.lake.connect()
         .execute("SELECT kind, source, row, rule, field, detail, record FROM quarantine")
@@ -111,9 +111,10 @@ def quarantine_rows(ws: Workspace, labels: dict[str, str]) -> list[tuple[Any, ..
 
 
 def http_labels(ws: Workspace) -> dict[str, str]:
-    """HTTP sources are ``.../http:<label>.<ext>``: map each to its label."""
+    """HTTP sources are ``http:<label>``: map each to its label."""
     sources = ws.lake.connect().execute("SELECT DISTINCT source FROM quarantine").fetchall()
-    return {s: Path(s).name.removeprefix("http:").rsplit(".", 1)[0] for (s,) in sources}
+    assert all(s.startswith("http:") for (s,) in sources), sources
+    return {s: s.removeprefix("http:") for (s,) in sources}
 
 
 def assert_same_lake(pair: Pair, file_labels: dict[str, str]) -> None:
@@ -239,7 +240,7 @@ def test_a_bad_record_is_named_by_row_and_rule_and_lands_in_quarantine(pair: Pai
         .fetchall()
     )
     assert [(row, rule, field, detail) for _s, row, rule, field, detail, _b in in_quarantine] == expected
-    assert {Path(source).name for source, *_ in in_quarantine} == {"http:svc-7.jsonl"}
+    assert {source for source, *_ in in_quarantine} == {"http:svc-7"} == {answer["source"]}
     assert {b for *_, b in in_quarantine} == set(answer["batches"])
 
 
@@ -257,6 +258,9 @@ def test_a_replay_stores_nothing_new(pair: Pair) -> None:
     assert (conflict["rows_stored"], conflict["rows_conflict"]) == (0, 1)
     assert conflict["rejected"][0]["rule"] == "conflict"
     assert stored_rows(pair.by_http, "requests") == before
+    # Bodies are not remembered as ingested source files: the catalog does not grow per call.
+    with pair.by_http.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(IngestedSourceRow)) == 0
 
 
 def test_roles_and_tokens(pair: Pair) -> None:

@@ -118,6 +118,22 @@ def ingest_files(
     return report
 
 
+def ingest_body(lake: Lake, kind_name: str, path: Path, *, label: str, origin: str = "http") -> IngestReport:
+    """Ingest one spooled body (an HTTP request's JSON Lines or Parquet) as one atomic batch.
+
+    Its refused records carry ``label`` as their source, and it is not recorded as an
+    ingested source file: the same body may rightly come again, and natural keys already
+    keep a repeat from storing anything twice.
+    """
+    kind = _kind(kind_name)
+    with lake.writer():
+        batch = _Batch(lake, kind, origin=origin)
+        batch.add_file(path, label=label)
+        report = batch.commit([])
+    report.files_read = 1
+    return report
+
+
 def ingest_table(lake: Lake, kind_name: str, table: pa.Table, *, origin: str = "sdk") -> IngestReport:
     """Ingest records already in memory (SDK batches, HTTP bodies) as one atomic batch."""
     kind = _kind(kind_name)
@@ -167,11 +183,11 @@ class _Batch:
 
     # ------------------------------------------------------------------ staging
 
-    def add_file(self, path: Path) -> None:
+    def add_file(self, path: Path, *, label: str | None = None) -> None:
         if file_format(path) == "jsonl":
-            self._add_lines(read_lines(path), str(path))
+            self._add_lines(read_lines(path), label or str(path))
         else:
-            self._add_parquet(path)
+            self._add_parquet(path, label or str(path))
 
     def add_table(self, table: pa.Table, label: str) -> None:
         name = self._register(table.append_column("_row", pa.array(np.arange(1, table.num_rows + 1))))
@@ -192,7 +208,7 @@ class _Batch:
         )
         self._add_converted(rel, label, json_mode=True, types={}, raw=name)
 
-    def _add_parquet(self, path: Path) -> None:
+    def _add_parquet(self, path: Path, label: str) -> None:
         try:
             schema = pq.read_schema(path)
         except (OSError, pa.ArrowInvalid) as exc:
@@ -200,14 +216,14 @@ class _Batch:
         raw = raw_parquet_relation(path)
         if self._stored_form(schema):
             table = pq.read_table(path, columns=[n for n in self.schema.names if n in schema.names])
-            self._add_stored(table, str(path), raw)
+            self._add_stored(table, label, raw)
             return
         types = self._types(raw)
         types.pop("_row", None)
         rel = raw
         if self.kind is FEATURE_ROWS and "values" not in types:
             rel, types = wide_feature_rows(raw, types)
-        self._add_converted(rel, str(path), json_mode=False, types=types, raw=raw)
+        self._add_converted(rel, label, json_mode=False, types=types, raw=raw)
 
     def _stored_form(self, schema: pa.Schema) -> bool:
         """True when the required columns are there and every contract column has the stored type."""

@@ -5,7 +5,8 @@ breaks rule ``json``, a value of the wrong type breaks ``type`` / ``time_format`
 per record, with line numbers) and its Parquet handling (stored form passed through,
 other column types converted, wide feature rows folded into maps) live in
 :func:`recops.ingest.pipeline.ingest_files`. Spooling the body to a private temporary
-file and calling exactly that function keeps one code path: HTTP records meet the same
+file and ingesting it with :func:`recops.ingest.pipeline.ingest_body` (the same batch
+code, with the body's label as its source) keeps one code path: HTTP records meet the same
 conversions, rules, natural-key dedupe, quarantine and atomic commit as ``recops ingest``,
 so the same records give the same stored rows whichever way they came.
 
@@ -15,10 +16,11 @@ so the same records give the same stored rows whichever way they came.
 * Parquet is the body as sent (``row`` = row number);
 * Arrow IPC (stream or file) is written as Parquet (``row`` = row number).
 
-The spool file is named ``http:<label>.<ext>``, which is the ``source`` its refused records
-carry in the ``quarantine`` table. The answer lists the refused records of the batch just
-committed (read back from its quarantine files), so a client learns which records were
-refused and why without a second call. Re-posting a body stores nothing new: every
+Refused records carry ``http:<label>`` as their ``source`` in the ``quarantine`` table,
+and a body is not recorded as an ingested source file (the same body may rightly come
+again; natural keys keep it from storing anything twice). The answer lists the refused
+records of the batch just committed (read back from its quarantine files), so a client
+learns which records were refused and why without a second call. Re-posting a body stores nothing new: every
 record's natural key is already in the lake, so it counts as a duplicate.
 
 The body is streamed to disk with a size limit (413 beyond it) and the blocking ingest
@@ -47,7 +49,7 @@ from starlette.concurrency import run_in_threadpool
 
 from recops.contract import KINDS
 from recops.errors import InvalidInput
-from recops.ingest.pipeline import IngestReport, ingest_files
+from recops.ingest.pipeline import IngestReport, ingest_body
 from recops.lake.layout import QUARANTINE
 from recops.server.api._common import AUTH_RESPONSES, WS, Ingest, audit_write
 from recops.server.tokens import Principal
@@ -273,13 +275,13 @@ def _ingest(
 ) -> IngestAnswer:
     """Convert the spooled body if needed, ingest it as a file, audit, and answer (blocking)."""
     source = _source_file(body, fmt, body.parent, label)
-    report: IngestReport = ingest_files(ws.lake, kind, [source])
+    report: IngestReport = ingest_body(ws.lake, kind, source, label=f"http:{label}")
     rejected, truncated = _refused(ws, report.batches)
     counts = report.to_dict()
     answer: dict[str, Any] = {
         "kind": kind,
         "label": label,
-        "source": str(source.resolve()),
+        "source": f"http:{label}",
         "format": FORMATS[fmt].name,
         "bytes": size,
         **{name: counts[name] for name in IngestAnswer.model_fields if name in counts},
