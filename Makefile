@@ -42,7 +42,7 @@ test: $(STAMP) $(MLFLOW_STAMP)
 	@bash scripts/ensure-chromium.sh
 	$(MAKE) --no-print-directory lint
 	RECOPS_TEST_DATABASE_URL=$${RECOPS_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test} \
-	  $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	  $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

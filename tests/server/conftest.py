@@ -151,13 +151,3 @@ def live_server(server_world: ServerWorld) -> Iterator[str]:
         server.should_exit = True
         thread.join(15)
         ws.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """All server tests on one xdist worker (with ``--dist loadgroup``): the shared world is
-    built once there, while the other worker runs the rest of the suite instead of waiting
-    on the world's lock."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.xdist_group("server"))
