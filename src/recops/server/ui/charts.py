@@ -185,21 +185,17 @@ def marker_trace(
     }
 
 
+def _hline(level: float, *, color: str, width: float, dash: str) -> dict[str, Any]:
+    """A horizontal line across the whole plot width at ``level``."""
+    line = {"color": color, "width": width, "dash": dash}
+    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": level, "y1": level, "line": line}
+
+
 def level_line(
     layout: dict[str, Any], level: float, label: str, *, color: str = BAD, dash: str = "dash"
 ) -> None:
     """A horizontal line across the plot at ``level`` (a threshold or an SLO), labelled."""
-    layout["shapes"].append(
-        {
-            "type": "line",
-            "xref": "paper",
-            "x0": 0,
-            "x1": 1,
-            "y0": level,
-            "y1": level,
-            "line": {"color": color, "width": 1.2, "dash": dash},
-        }
-    )
+    layout["shapes"].append(_hline(level, color=color, width=1.2, dash=dash))
     layout["annotations"].append(
         {
             "xref": "paper",
@@ -259,17 +255,7 @@ def sparkline(
         "shapes": [],
     }
     if level is not None:
-        layout["shapes"].append(
-            {
-                "type": "line",
-                "xref": "paper",
-                "x0": 0,
-                "x1": 1,
-                "y0": level,
-                "y1": level,
-                "line": {"color": BAD, "width": 1, "dash": "dot"},
-            }
-        )
+        layout["shapes"].append(_hline(level, color=BAD, width=1, dash="dot"))
     trace = line_trace(x, y, name="", color=color)
     trace["fill"] = "tozeroy"
     trace["fillcolor"] = "rgba(59,76,202,0.08)"
