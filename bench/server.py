@@ -18,10 +18,11 @@ Run by hand (not in CI):
    random order: p50/p95 per target. The floor is ``GET /healthz`` measured the same way.
    A page that answers 404 (not built yet) is reported missing.
 4. HTTP ingest: --ingest-batches bodies of --batch-requests new requests (20 candidates
-   each, from the simulator) posted as Parquet to ``POST /api/ingest/requests``; each
-   answer comes after the batch is committed to the lake. The floor is the same number of
-   equal batches through ``ingest_files`` in this process, alternating with the HTTP ones
-   so both meet the same background load (ratio HTTP / direct).
+   each, from the simulator) posted as Parquet to ``POST /api/ingest/requests`` by
+   --ingest-clients clients at once (the server commits concurrent bodies together); each
+   answer comes after its body is committed to the lake. The floor is the same number of
+   equal batches through ``ingest_files`` in this process, one at a time, alternating with
+   the HTTP rounds so both meet the same background load (ratio HTTP / direct).
 5. Sizing: lake bytes per simulated day, store size, server memory (peak RSS), the
    scheduler's runs, and (unless --no-monitor-timing) a full ``recops monitor run
    --from --to --no-detect`` over the simulated range, timed with peak memory.
@@ -44,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -342,55 +344,85 @@ def parquet_bytes(table: pa.Table) -> bytes:
 
 
 def measure_ingest(
-    url: str, token: str, root: Path, http_bodies: list[bytes], direct_bodies: list[bytes], size: int
+    url: str,
+    token: str,
+    root: Path,
+    http_bodies: list[bytes],
+    direct_bodies: list[bytes],
+    size: int,
+    clients: int,
 ) -> dict[str, Any]:
-    """HTTP batches and direct batches alternately, so both meet the same background load.
+    """HTTP rounds and direct rounds alternately, so both meet the same background load.
 
-    The server's scheduler wakes up on the new data and competes for the CPU; alternating
-    gives the floor (``ingest_files`` in this process on a Parquet file holding the same
-    kind of body) the same share of that as the HTTP path.
+    An HTTP round posts ``clients`` bodies at once, one per client thread (serving replicas
+    post concurrently; the server commits concurrent bodies together); its time runs from
+    the first post to the last answer, each answer coming after its body is committed. The
+    floor is a direct round: the same number of equal bodies through ``ingest_files`` in
+    this process, one after another. The server's scheduler wakes up on the new data and
+    competes for the CPU; alternating gives both the same share of that.
     """
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.apache.parquet"}
     seconds: dict[str, list[float]] = {"http": [], "direct": []}
+    calls: list[float] = []
     stored = {"http": 0, "direct": 0}
+
+    def post(client: httpx.Client, i: int, body: bytes) -> int:
+        t0 = time.perf_counter()
+        response = client.post("/api/ingest/requests", params={"label": f"bench-{i}"}, content=body)
+        calls.append(time.perf_counter() - t0)
+        if response.status_code != 200:
+            raise SystemExit(f"HTTP ingest failed ({response.status_code}): {response.text[:2000]}")
+        return int(response.json()["rows_stored"])
+
     with (
         tempfile.TemporaryDirectory(prefix="recops-bench-direct-") as tmp,
         Workspace.open(root) as ws,
-        httpx.Client(base_url=url, headers=headers, timeout=600) as client,
+        ThreadPoolExecutor(clients) as pool,
     ):
+        sessions = [httpx.Client(base_url=url, headers=headers, timeout=600) for _ in range(clients)]
         paths = []
         for i, body in enumerate(direct_bodies):
             path = Path(tmp) / f"batch-{i}.parquet"
             path.write_bytes(body)
             paths.append(path)
-        for i, (body, path) in enumerate(zip(http_bodies, paths, strict=True)):
+        for start in range(0, len(http_bodies), clients):
+            chunk = list(enumerate(http_bodies))[start : start + clients]
             t0 = time.perf_counter()
-            response = client.post("/api/ingest/requests", params={"label": f"bench-{i}"}, content=body)
+            done = pool.map(lambda item: post(sessions[item[0] % clients], *item), chunk)
+            stored["http"] += sum(done)
             seconds["http"].append(time.perf_counter() - t0)
-            if response.status_code != 200:
-                raise SystemExit(f"HTTP ingest failed ({response.status_code}): {response.text[:2000]}")
-            stored["http"] += response.json()["rows_stored"]
             t0 = time.perf_counter()
-            stored["direct"] += ingest_files(ws.lake, "requests", [path]).rows_stored
+            for path in paths[start : start + clients]:
+                stored["direct"] += ingest_files(ws.lake, "requests", [path]).rows_stored
             seconds["direct"].append(time.perf_counter() - t0)
+        for session in sessions:
+            session.close()
     for way, n in stored.items():
         if n != size * len(http_bodies):
             print(f"warning: {way} stored {n} of {size * len(http_bodies)} requests", file=sys.stderr)
-    http = _ingest_stats(stored["http"], seconds["http"], sum(len(b) for b in http_bodies))
-    direct = _ingest_stats(stored["direct"], seconds["direct"], sum(len(b) for b in direct_bodies))
-    return {"http": http, "direct": direct, "ratio": http["requests_per_s"] / direct["requests_per_s"]}
-
-
-def _ingest_stats(stored: int, latencies: list[float], body_bytes: int) -> dict[str, Any]:
-    """Throughput counts only time spent in the calls (each returns after its commit)."""
-    wall = sum(latencies)
+    http = _ingest_stats(stored["http"], seconds["http"], calls, sum(len(b) for b in http_bodies))
+    direct = _ingest_stats(stored["direct"], seconds["direct"], None, sum(len(b) for b in direct_bodies))
     return {
-        "batches": len(latencies),
+        "clients": clients,
+        "http": http,
+        "direct": direct,
+        "ratio": http["requests_per_s"] / direct["requests_per_s"],
+    }
+
+
+def _ingest_stats(
+    stored: int, rounds: list[float], calls: list[float] | None, body_bytes: int
+) -> dict[str, Any]:
+    """Throughput counts only time spent in the rounds (each ends when its bodies are committed)."""
+    wall = sum(rounds)
+    latencies = calls if calls is not None else rounds
+    return {
+        "rounds": len(rounds),
         "requests_stored": stored,
         "seconds": wall,
         "requests_per_s": stored / wall if wall else 0.0,
-        "batch_p50_ms": statistics.median(latencies) * 1000,
-        "batch_p95_ms": percentile(latencies, 0.95) * 1000,
+        "call_p50_ms": statistics.median(latencies) * 1000,
+        "call_p95_ms": percentile(latencies, 0.95) * 1000,
         "body_mib": body_bytes / 2**20,
     }
 
@@ -420,10 +452,11 @@ def print_report(r: dict[str, Any]) -> None:
         errs = f" ({s['errors']} errors)" if s["errors"] else ""
         print(f"{name:22}{s['p50_ms']:9.1f}{s['p95_ms']:9.1f}{s['max_ms']:9.1f}{ratio:9.1f}  {verdict}{errs}")
     http, direct = r["ingest"]["http"], r["ingest"]["direct"]
-    print(f"\n{'ingest':22}{'req/s':>10}{'batch p50 ms':>14}{'batch p95 ms':>14}{'stored':>10}")
-    for name, s in (("HTTP (Parquet)", http), ("direct ingest_files", direct)):
+    clients = r["ingest"]["clients"]
+    print(f"\n{'ingest':30}{'req/s':>10}{'call p50 ms':>13}{'call p95 ms':>13}{'stored':>10}")
+    for name, s in ((f"HTTP (Parquet, {clients} clients)", http), ("direct ingest_files, serial", direct)):
         print(
-            f"{name:22}{s['requests_per_s']:10,.0f}{s['batch_p50_ms']:14.0f}{s['batch_p95_ms']:14.0f}"
+            f"{name:30}{s['requests_per_s']:10,.0f}{s['call_p50_ms']:13.0f}{s['call_p95_ms']:13.0f}"
             f"{s['requests_stored']:10,}"
         )
     print(f"HTTP / direct: {r['ingest']['ratio']:.2f}")
@@ -469,6 +502,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="fetches per page or API target")
     parser.add_argument("--schedule-seconds", type=float, default=15.0, help="the server's scheduler period")
     parser.add_argument("--ingest-batches", type=int, default=20)
+    parser.add_argument("--ingest-clients", type=int, default=4, help="clients posting bodies at once")
     parser.add_argument("--batch-requests", type=int, default=5_000)
     parser.add_argument("--no-monitor-timing", action="store_true", help="skip the full monitor run timing")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -504,7 +538,7 @@ def main() -> None:
         results["reads"] = measure_reads(server.url, viewer, all_targets, args.clients, args.rounds)
         log(quiet, f"ingest: {args.ingest_batches} x {args.batch_requests:,} requests, HTTP and direct ...")
         results["ingest"] = measure_ingest(
-            server.url, ingester, root, http_bodies, direct_bodies, args.batch_requests
+            server.url, ingester, root, http_bodies, direct_bodies, args.batch_requests, args.ingest_clients
         )
         results["scheduler"] = httpx.get(
             f"{server.url}/api/scheduler", headers={"Authorization": f"Bearer {viewer}"}, timeout=60

@@ -41,7 +41,7 @@ WORLD = SimConfig(
     ],
 )
 CACHE = Path("/tmp/recops-test-worlds")
-KEY = "server-v2"
+KEY = "server-v3"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ Each alert gets *cause keys* from its subject and slice, strongest first:
 2. ``source:S``: the subject is an upstream source;
 3. ``model_version:V``: the slice is ``model_version=V``: every metric of one bad deploy;
 4. ``stage:S``: the subject is a serving stage: its latency percentiles and burn rates;
-5. ``series:M`` (or ``series:M/subject``): the metric, in any slice: one metric moving in
+5. ``slice:K=V``: the alert is in a slice other than a model version's: several metrics
+   moving in one segment at once (CTR and play rate on ``device=android_tv`` after a deploy
+   that hurt that device) are one problem;
+6. ``series:M`` (or ``series:M/subject``): the metric, in any slice: one metric moving in
    every slice of the traffic is one problem.
 
 A new alert joins an open group (firing or acknowledged) that shares any of its keys and
@@ -104,7 +107,7 @@ class GroupingRules:
 def cause_keys(
     rules: GroupingRules, *, metric: str, subject: str, subject_kind: str, slice: str
 ) -> list[str]:
-    """The alert's cause keys, strongest first (rules 1–5 of the module docstring)."""
+    """The alert's cause keys, strongest first (rules 1–6 of the module docstring)."""
     kind = subject_kind_name(subject_kind)
     keys: list[str] = []
     if subject:
@@ -120,6 +123,8 @@ def cause_keys(
         keys.append(f"model_version:{slice.split('=', 1)[1]}")
     if subject and kind == "stage":
         keys.append(f"stage:{subject}")
+    if slice and not slice.startswith("model_version="):
+        keys.append(f"slice:{slice}")
     keys.append(f"series:{metric}/{subject}" if subject else f"series:{metric}")
     return keys
 

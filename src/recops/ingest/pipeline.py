@@ -66,6 +66,9 @@ class IngestReport:
     rows_conflict: int = 0
     rules: Counter[str] = field(default_factory=Counter)
     batches: list[str] = field(default_factory=list)
+    #: The refused records (``row``, ``rule``, ``field``, ``detail``) of a body ingested
+    #: with :func:`ingest_bodies`, so its caller can answer without reading quarantine back.
+    refused: pa.Table | None = None
 
     COUNTS = ("files_read", "files_skipped", "rows_read", "rows_stored", "rows_duplicate",
               "rows_quarantined", "rows_conflict")  # fmt: skip
@@ -118,20 +121,59 @@ def ingest_files(
     return report
 
 
-def ingest_body(lake: Lake, kind_name: str, path: Path, *, label: str, origin: str = "http") -> IngestReport:
-    """Ingest one spooled body (an HTTP request's JSON Lines or Parquet) as one atomic batch.
+@dataclass(frozen=True)
+class Body:
+    """One spooled body (an HTTP request's JSON Lines or Parquet) and the label of its source."""
 
-    Its refused records carry ``label`` as their source, and it is not recorded as an
-    ingested source file: the same body may rightly come again, and natural keys already
-    keep a repeat from storing anything twice.
+    path: Path
+    label: str
+
+
+def ingest_body(lake: Lake, kind_name: str, path: Path, *, label: str, origin: str = "http") -> IngestReport:
+    """Ingest one spooled body as one atomic batch (see :func:`ingest_bodies`)."""
+    (result,) = ingest_bodies(lake, kind_name, [Body(path, label)], origin=origin)
+    if isinstance(result, InvalidInput):
+        raise result
+    return result
+
+
+def ingest_bodies(
+    lake: Lake, kind_name: str, bodies: Sequence[Body], *, origin: str = "http"
+) -> list[IngestReport | InvalidInput]:
+    """Ingest several bodies as ONE atomic batch (a group commit); one result per body.
+
+    The fixed cost of a batch (the writer lock, the key scan against the lake, the Parquet
+    files, the catalog transaction) is paid once for the group, which is what lets many
+    concurrent small HTTP bodies reach the throughput of one large file. Each body's report
+    counts only its own records and lists its refused ones; records repeated across bodies
+    of a group resolve as they would in sequence (the earlier body wins). A body that
+    cannot be read at all gets its :class:`InvalidInput` instead of a report and takes no
+    part; the others commit without it.
+
+    Bodies are not recorded as ingested source files: the same body may rightly come again,
+    and natural keys already keep a repeat from storing anything twice.
     """
     kind = _kind(kind_name)
+    results: list[IngestReport | InvalidInput] = []
     with lake.writer():
         batch = _Batch(lake, kind, origin=origin)
-        batch.add_file(path, label=label)
+        staged: list[int] = []  # index in ``bodies`` of each staged source
+        for index, body in enumerate(bodies):
+            try:
+                batch.add_file(body.path, label=body.label)
+            except InvalidInput as exc:
+                results.append(exc)
+                continue
+            results.append(IngestReport(kind.name))  # replaced by its share of the batch below
+            staged.append(index)
+        if not staged:
+            batch.discard()
+            return results
         report = batch.commit([])
-    report.files_read = 1
-    return report
+    for index, share in zip(staged, batch.shares(report), strict=True):
+        share.files_read = 1
+        results[index] = share
+    return results
 
 
 def ingest_table(lake: Lake, kind_name: str, table: pa.Table, *, origin: str = "sdk") -> IngestReport:
@@ -180,6 +222,7 @@ class _Batch:
         self.con = new_connection()
         self.sources: list[_Source] = []
         self.parts: list[pa.Table] = []
+        self.split: _Split | None = None  # per-source outcome, set by commit
 
     # ------------------------------------------------------------------ staging
 
@@ -289,24 +332,62 @@ class _Batch:
             dedupe = find_repeats(self.con, self.kind, self.lake, staged)
             now = datetime.now(UTC)
             keep = self._keep_mask(staged, dedupe)
-            files[self.kind.name] = self._write_rows(
-                staged.filter(keep) if keep is not None else staged, batch_id, now
-            )
+            stored = staged.filter(keep) if keep is not None else staged
+            files[self.kind.name] = self._write_rows(stored, batch_id, now)
             refused = self._refused(dedupe, staged)
-            files[QUARANTINE] = self._write_quarantine(refused, batch_id, now)
+            files[QUARANTINE] = self._write_quarantine(refused.drop_columns(["_src"]), batch_id, now)
             report.rows_read = staged.num_rows
-            report.rows_stored = sum(pq.ParquetFile(p).metadata.num_rows for p in files[self.kind.name])
+            report.rows_stored = stored.num_rows
             report.rows_duplicate = dedupe.duplicates
             report.rows_conflict = dedupe.conflicts
             report.rows_quarantined = refused.num_rows
             report.rules.update(Counter(refused.column("rule").to_pylist()))
+            self.split = _Split(
+                staged=_source_of(staged.column("_id")),
+                stored=_source_of(stored.column("_id")),
+                duplicate=_source_of(
+                    self.con.execute("SELECT _id FROM compared WHERE same").to_arrow_table().column("_id")
+                ),
+                refused=refused,
+            )
         counts = BatchCounts(
             report.rows_read, report.rows_stored, report.rows_duplicate, report.rows_quarantined
         )
         catalog.commit(batch_id, self.kind.name, files, consumed, counts)
         report.batches.append(batch_id)
-        self.con.close()
+        self.discard()
         return report
+
+    def discard(self) -> None:
+        """Release the batch's connection (after a commit, or instead of one)."""
+        self.con.close()
+
+    def shares(self, report: IngestReport) -> list[IngestReport]:
+        """Each staged source's part of a committed batch, with its refused records."""
+        n = len(self.sources)
+        split = self.split
+        if split is None:  # nothing was staged
+            return [IngestReport(self.kind.name, batches=list(report.batches)) for _ in range(n)]
+        count = {name: np.bincount(ids, minlength=n) for name, ids in split.counted().items()}
+        refused_src = split.refused.column("_src").to_numpy()
+        shares = []
+        for i in range(n):
+            mine = split.refused.filter(refused_src == i)
+            rules = Counter(mine.column("rule").to_pylist())
+            shares.append(
+                IngestReport(
+                    self.kind.name,
+                    rows_read=int(count["staged"][i]),
+                    rows_stored=int(count["stored"][i]),
+                    rows_duplicate=int(count["duplicate"][i]),
+                    rows_quarantined=mine.num_rows,
+                    rows_conflict=rules.get("conflict", 0),
+                    rules=rules,
+                    batches=list(report.batches),
+                    refused=mine.select(["row", "rule", "field", "detail"]),
+                )
+            )
+        return shares
 
     def _keep_mask(self, staged: pa.Table, dedupe: Dedupe) -> pa.Array | None:
         drop = self.con.execute(
@@ -340,7 +421,7 @@ class _Batch:
         return written
 
     def _refused(self, dedupe: Dedupe, staged: pa.Table) -> pa.Table:
-        """Refused records with their rule and the original record text."""
+        """Refused records with their rule, the original record text and ``_src`` (source index)."""
         con = self.con
         key = literal(", ".join(self.kind.key))
         con.execute(
@@ -371,7 +452,7 @@ class _Batch:
             f"WITH x AS ({' UNION ALL '.join(parts)}), "
             "best AS (SELECT _id, arg_min(record, pref) AS record FROM x GROUP BY _id) "
             f"SELECT {literal(self.kind.name)} AS kind, l.source, r._id & 4294967295 AS row, r.rule, "
-            "r.field, r.detail, best.record FROM refused r LEFT JOIN best USING (_id) "
+            "r.field, r.detail, best.record, r._id >> 32 AS _src FROM refused r LEFT JOIN best USING (_id) "
             "JOIN source_labels l ON l._src = r._id >> 32 ORDER BY r._id"
         ).to_arrow_table()
 
@@ -382,6 +463,25 @@ class _Batch:
         table = refused.append_column("_batch", pa.array([batch_id] * n, pa.string()))
         table = table.append_column("_ingested_at", pa.array([now] * n, pa.timestamp("us", tz="UTC")))
         return self._write_by_date(table.cast(QUARANTINE_SCHEMA), QUARANTINE, "_ingested_at", batch_id)
+
+
+@dataclass(frozen=True)
+class _Split:
+    """What a committed batch did, by source: source indexes of its rows, and the refused."""
+
+    staged: np.ndarray
+    stored: np.ndarray
+    duplicate: np.ndarray
+    refused: pa.Table  # quarantine rows plus ``_src``
+
+    def counted(self) -> dict[str, np.ndarray]:
+        return {"staged": self.staged, "stored": self.stored, "duplicate": self.duplicate}
+
+
+def _source_of(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Source index of each ``_id`` (its high 32 bits)."""
+    shifted: np.ndarray = np.right_shift(np.asarray(pc.cast(ids, pa.int64())), 32)
+    return shifted
 
 
 def _constant(value: str, n: int) -> pa.Array:

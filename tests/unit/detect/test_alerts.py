@@ -217,6 +217,10 @@ def test_cause_keys_follow_the_documented_rules() -> None:
     assert cause_keys(
         rules, metric="latency_p99_ms", subject="retrieval", subject_kind='stage ("" = end to end)', slice=""
     ) == ["stage:retrieval", "series:latency_p99_ms/retrieval"]
+    assert cause_keys(rules, metric="ctr", subject="", subject_kind="", slice="device=android_tv") == [
+        "slice:device=android_tv",
+        "series:ctr",
+    ]
     assert subject_kind_name('stage ("" = end to end)') == "stage"
     unknown = GroupingRules(
         feature_group_of=lambda f: "session_context" if f.startswith("session_") else None
@@ -265,6 +269,16 @@ def test_one_bad_deploy_is_one_group_across_metrics_and_slices(store: Store) -> 
     assert unrelated.group_id == alerts[0].group_id  # joined through model_version:ranker@v14
     apart = raise_or_update(store, sig("arrival_rows", subject="catalog", kind="source"))
     assert apart.group_id != alerts[0].group_id
+
+
+def test_metrics_moving_in_one_segment_at_once_are_one_group(store: Store) -> None:
+    """A deploy that hurts one device moves CTR and play rate there: one page, not two."""
+    ctr = raise_or_update(store, sig("ctr", slice="device=android_tv", detector="cusum"))
+    play = raise_or_update(store, sig("play_rate", slice="device=android_tv", at=T0 + HOUR))
+    assert play.group_id == ctr.group_id
+    assert get_group(store, ctr.group_id).cause == "slice:device=android_tv"
+    elsewhere = raise_or_update(store, sig("completion_rate", slice="country=BR", at=T0 + HOUR))
+    assert elsewhere.group_id != ctr.group_id
 
 
 def test_groups_are_bounded_in_data_time_and_never_reopen(store: Store) -> None:

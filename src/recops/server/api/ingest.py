@@ -5,10 +5,14 @@ breaks rule ``json``, a value of the wrong type breaks ``type`` / ``time_format`
 per record, with line numbers) and its Parquet handling (stored form passed through,
 other column types converted, wide feature rows folded into maps) live in
 :func:`recops.ingest.pipeline.ingest_files`. Spooling the body to a private temporary
-file and ingesting it with :func:`recops.ingest.pipeline.ingest_body` (the same batch
+file and ingesting it with :func:`recops.ingest.pipeline.ingest_bodies` (the same batch
 code, with the body's label as its source) keeps one code path: HTTP records meet the same
 conversions, rules, natural-key dedupe, quarantine and atomic commit as ``recops ingest``,
 so the same records give the same stored rows whichever way they came.
+
+Bodies that arrive while a batch is being committed are committed together in the next
+one (:mod:`recops.ingest.group`): the per-batch cost is paid once per group, and each
+caller still gets an answer about its own body only.
 
 * JSON (a list of records, or ``{"records": [...]}``) is written one record per line, so
   the ``row`` of a rejected record is its 1-based position in the list;
@@ -19,7 +23,7 @@ so the same records give the same stored rows whichever way they came.
 Refused records carry ``http:<label>`` as their ``source`` in the ``quarantine`` table,
 and a body is not recorded as an ingested source file (the same body may rightly come
 again; natural keys keep it from storing anything twice). The answer lists the refused
-records of the batch just committed (read back from its quarantine files), so a client
+records of its body (straight from the batch's pipeline), so a client
 learns which records were refused and why without a second call. Re-posting a body stores nothing new: every
 record's natural key is already in the lake, so it counts as a duplicate.
 
@@ -34,6 +38,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,16 +49,14 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from recops.contract import KINDS
 from recops.errors import InvalidInput
-from recops.ingest.pipeline import IngestReport, ingest_body
-from recops.lake.layout import QUARANTINE
+from recops.ingest.group import GroupCommit
+from recops.ingest.pipeline import Body, IngestReport
 from recops.server.api._common import AUTH_RESPONSES, WS, Ingest, audit_write
 from recops.server.tokens import Principal
-from recops.store.tables import LakeFileRow
 from recops.workspace import Workspace
 
 # The largest body accepted (bytes as received). A deployment that needs bigger batches
@@ -252,41 +255,53 @@ def _source_file(body: Path, fmt: str, spool: Path, label: str) -> Path:
 # ---------------------------------------------------------------- ingest
 
 
-def _refused(ws: Workspace, batches: list[str]) -> tuple[list[Rejected], bool]:
-    """The refused records of the given batches, read from their quarantine files."""
-    if not batches:
+def _rejected(report: IngestReport) -> tuple[list[Rejected], bool]:
+    """The body's refused records by row (at most ``MAX_REJECTED_LISTED``), and whether cut."""
+    table = report.refused
+    if table is None or not table.num_rows:
         return [], False
-    with ws.store.session() as session:
-        rel_paths = session.scalars(
-            select(LakeFileRow.path).where(LakeFileRow.kind == QUARANTINE, LakeFileRow.batch_id.in_(batches))
-        ).all()
-    if not rel_paths:
-        return [], False
-    columns = ["row", "rule", "field", "detail"]
-    table = pa.concat_tables([pq.read_table(ws.lake.data_dir / p, columns=columns) for p in rel_paths])
     table = table.sort_by([("row", "ascending")])
-    truncated = table.num_rows > MAX_REJECTED_LISTED
     rows = table.slice(0, MAX_REJECTED_LISTED).to_pylist()
-    return [Rejected(**row) for row in rows], truncated
+    return [Rejected(**row) for row in rows], table.num_rows > MAX_REJECTED_LISTED
+
+
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group(request: Request, ws: Workspace, kind: str) -> GroupCommit:
+    """The app's group committer for one record kind (made on first use)."""
+    with _GROUPS_LOCK:
+        groups: dict[str, GroupCommit] | None = getattr(request.app.state, "ingest_groups", None)
+        if groups is None:
+            groups = request.app.state.ingest_groups = {}
+        if kind not in groups:
+            groups[kind] = GroupCommit(ws.lake, kind)
+        return groups[kind]
 
 
 def _ingest(
-    ws: Workspace, principal: Principal, kind: str, body: Path, fmt: str, size: int, label: str
+    ws: Workspace,
+    group: GroupCommit,
+    principal: Principal,
+    body: Path,
+    fmt: str,
+    size: int,
+    label: str,
 ) -> IngestAnswer:
-    """Convert the spooled body if needed, ingest it as a file, audit, and answer (blocking)."""
+    """Convert the spooled body if needed, ingest it (grouped with concurrent bodies), audit, answer."""
     source = _source_file(body, fmt, body.parent, label)
-    report: IngestReport = ingest_body(ws.lake, kind, source, label=f"http:{label}")
-    rejected, truncated = _refused(ws, report.batches)
+    report = group.submit(Body(source, f"http:{label}"))
+    rejected, truncated = _rejected(report)
     counts = report.to_dict()
     answer: dict[str, Any] = {
-        "kind": kind,
+        "kind": report.kind,
         "label": label,
         "source": f"http:{label}",
         "format": FORMATS[fmt].name,
         "bytes": size,
         **{name: counts[name] for name in IngestAnswer.model_fields if name in counts},
     }
-    audit_write(ws, principal, "ingest.http", kind, {name: answer[name] for name in AUDITED})
+    audit_write(ws, principal, "ingest.http", report.kind, {name: answer[name] for name in AUDITED})
     return IngestAnswer(**answer, rejected=rejected, rejected_truncated=truncated)
 
 
@@ -399,6 +414,7 @@ async def ingest_records(
         if size == 0:
             raise InvalidInput("empty body; send records")
         fmt = declared or _sniff(head)
-        return await run_in_threadpool(_ingest, ws, principal, kind, body, fmt, size, batch_label)
+        group = _group(request, ws, kind)
+        return await run_in_threadpool(_ingest, ws, group, principal, body, fmt, size, batch_label)
     finally:
         await run_in_threadpool(shutil.rmtree, spool, True)
