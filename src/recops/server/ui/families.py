@@ -37,6 +37,7 @@ from recops.catalog import Catalog, MetricDefinition, load_catalog
 from recops.config import Config
 from recops.detect.alerts import Alert, list_alerts
 from recops.detect.detectors import DetectorState, SeriesPoint, make_detector, run_detector
+from recops.detect.detectors.trend import TrendParams
 from recops.detect.plan import PAGE_METRICS, DetectionPlan, DetectorSpec, default_plan, size_name, slo_targets
 from recops.detect.run import HISTORY
 from recops.server.auth import require_page
@@ -258,6 +259,13 @@ class Series:
             self.n[i:],
         )
 
+    def last(self, span: timedelta) -> Series:
+        """The windows whose data time (end) is within ``span`` of the newest one's."""
+        if not self.ends:
+            return self
+        i = bisect.bisect_right(self.ends, self.ends[-1] - span // MICROSECOND)
+        return self.since(moment(self.starts[i])) if i < len(self.starts) else self
+
     def points(self) -> list[SeriesPoint]:
         return [
             SeriesPoint(at=moment(e), start=moment(s), value=v, numerator=nu, denominator=de, n=n)
@@ -395,6 +403,7 @@ def make_view(store: Store, config: Config, granularity: str, slice_: str, days:
 
 _REPLAYS: OrderedDict[int, list[DetectorState]] = OrderedDict()
 _REPLAYS_LOCK = threading.Lock()
+_RUNNING: dict[int, threading.Event] = {}  # replays being computed, so others wait for them
 #: Replays kept: a seasonal replay over six weeks of hours costs ~0.1 ms a point, and the
 #: same series is asked for by every visitor until new points arrive.
 REPLAY_CACHE = 512
@@ -418,16 +427,29 @@ def replay(spec: DetectorSpec, series: Series) -> list[DetectorState]:
             tuple(series.n),
         )
     )
-    with _REPLAYS_LOCK:
-        found = _REPLAYS.get(key)
-        if found is not None:
-            _REPLAYS.move_to_end(key)
-            return found
-    states = run_detector(make_detector(spec.detector, spec.params), series.points())
-    with _REPLAYS_LOCK:
-        _REPLAYS[key] = states
-        while len(_REPLAYS) > REPLAY_CACHE:
-            _REPLAYS.popitem(last=False)
+    while True:
+        with _REPLAYS_LOCK:
+            found = _REPLAYS.get(key)
+            if found is not None:
+                _REPLAYS.move_to_end(key)
+                return found
+            running = _RUNNING.get(key)
+            if running is None:  # this caller computes it
+                running = _RUNNING[key] = threading.Event()
+                break
+        # Another visitor is replaying the same series (new points came in and several
+        # pages asked at once): wait for its result instead of computing it again.
+        running.wait()
+    try:
+        states = run_detector(make_detector(spec.detector, spec.params), series.points())
+        with _REPLAYS_LOCK:
+            _REPLAYS[key] = states
+            while len(_REPLAYS) > REPLAY_CACHE:
+                _REPLAYS.popitem(last=False)
+    finally:
+        with _REPLAYS_LOCK:
+            del _RUNNING[key]
+        running.set()
     return states
 
 
@@ -477,7 +499,11 @@ def trend_forecast(spec: DetectorSpec, series: Series) -> Forecast | None:
     significant and the crossing is still ahead."""
     if not len(series):
         return None
-    state = replay(spec, series)[-1]
+    # The trend's state at the newest window depends only on the windows in its span (it
+    # keeps the values of the last ``window`` of data time and has no memory beyond them),
+    # so only those are replayed: 28 days, not every stored day, each costing a fit.
+    window = TrendParams.from_dict(spec.params).window
+    state = replay(spec, series.last(window))[-1]
     forecast = state.evidence.get("forecast")
     fitted = state.evidence.get("baseline")
     if state.status not in ("warn", "alarm") or not isinstance(forecast, Mapping) or fitted is None:
