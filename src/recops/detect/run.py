@@ -30,9 +30,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, select
 
 from recops.catalog import Catalog, MetricDefinition
 from recops.config import Config
@@ -43,7 +43,7 @@ from recops.detect.grouping import GroupingRules
 from recops.detect.plan import DetectionPlan, DetectorSpec, default_plan, size_name
 from recops.monitors.series import read_series
 from recops.store import Store
-from recops.store.tables import AlertRow, MonitorStateRow
+from recops.store.tables import AlertRow, MetricPointRow, MonitorStateRow
 
 #: How much data time before the first window to judge is replayed: the seasonal
 #: baseline's 4 weeks plus its 14-day residual pool, which covers the 28-day trend windows.
@@ -112,8 +112,13 @@ def run_detection(
     judged = _load_judged(store)
     if rejudge_from is not None:
         judged = {g: min(t, rejudge_from) for g, t in judged.items()}
-    open_keys = _open_keys(store)
     report = DetectionReport()
+    planned = {spec.granularity for name in plan.metrics for spec in plan.for_metric(name)}
+    if rejudge_from is None and _nothing_new(store, judged, planned):
+        report.judged_until = {g: t.isoformat() for g, t in sorted(judged.items())}
+        report.seconds = time.perf_counter() - t0
+        return report
+    open_keys = _open_keys(store)
     steps: list[tuple[datetime, int, AlertSignal | Clear]] = []
     newest: dict[str, datetime] = dict(judged)
     metrics = plan.metrics
@@ -130,6 +135,8 @@ def run_detection(
             since = judged.get(size)
             last = series.points[-1].at
             newest[size] = max(newest.get(size, last), last)
+            if since is not None and last <= since:
+                continue  # no window after the judged ones: replaying would yield no step
             for spec in specs:
                 if spec.granularity == size and not (spec.total_only and series.slice):
                     steps.extend(_steps(spec, series, since, open_keys))
@@ -284,6 +291,32 @@ def describe(
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _nothing_new(store: Store, judged: Mapping[str, datetime], planned: set[str]) -> bool:
+    """True when no stored window of a planned size ends after the judged ones (an idle pass).
+
+    Reads only the newest windows, through the (granularity, window_start) index: a pass
+    with no new points costs a query, not a replay of six weeks of series.
+    """
+    if not judged:
+        return False
+    table = cast(Table, MetricPointRow.__table__)
+    floor = min(judged.values()) - timedelta(days=2)  # covers any window that ends after it
+    with store.session() as session:
+        rows = session.execute(
+            select(table.c.granularity, func.max(table.c.window_end))
+            .where(table.c.window_start >= floor)
+            .group_by(table.c.granularity)
+        ).all()
+    for granularity, newest in rows:
+        size = size_name(granularity)
+        if size not in planned:
+            continue
+        since = judged.get(size)
+        if since is None or _utc(newest) > since:
+            return False
+    return True
 
 
 def _open_keys(store: Store) -> set[str]:

@@ -119,15 +119,17 @@ def test_a_pass_opens_and_clears_alerts_with_data_times(ws: Workspace) -> None:
     assert alert.resolved_data_time == T0 + 6 * HOUR  # the end of the first window back under it
     assert alert.evidence["value"] == 1 and alert.state == "resolved"
 
-    # Nothing new: the pass judges nothing again and changes nothing.
+    # Nothing new: the pass judges nothing again and changes nothing, without reading a
+    # series (a scheduler's idle pass costs one query, not a replay).
     again = _detect(ws)
     assert (again["opened"], again["updated"], again["resolved"]) == (0, 0, 0)
+    assert again["series"] == 0 and again["judged_until"] == report["judged_until"]
     assert len(list_alerts(ws.store)) == 1
 
     # New windows: a new episode opens a new alert, still open at the end of the data.
     _store(ws, _points([3, 4], start=T0 + 7 * HOUR))
     later = _detect(ws)
-    assert (later["opened"], later["resolved"]) == (1, 0)
+    assert (later["opened"], later["resolved"]) == (1, 0) and later["series"] >= 1
     newest = list_alerts(ws.store)[0]
     assert newest.state == "firing" and newest.data_time == T0 + 8 * HOUR
     assert newest.last_data_time == T0 + 9 * HOUR
