@@ -95,6 +95,15 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/monitor/run"): Row("operator", "/api/monitor/run"),
     ("POST", "/api/tokens"): Row("admin", "/api/tokens", {"name": "auth-made", "role": "viewer"}),
     ("POST", "/api/tokens/{name}/revoke"): Row("admin", "/api/tokens/auth-made/revoke"),
+    # Lake upkeep on values that change nothing (later rows read the lake); still audited.
+    ("POST", "/api/lake/compact"): Row("admin", "/api/lake/compact", {"min_files": 1000}),
+    ("POST", "/api/lake/retention"): Row("admin", "/api/lake/retention", {"days": 36500}),
+    ("POST", "/api/lake/vacuum"): Row("admin", "/api/lake/vacuum", {"grace_minutes": 60}),
+    # No MLflow server here: refused on its input (400), so it must write nothing. The
+    # import from a real server, audited as the token, is in test_api_maintenance.py.
+    ("POST", "/api/models/import/mlflow"): Row(
+        "admin", "/api/models/import/mlflow", {"tracking_uri": "ftp://mlflow.example"}
+    ),
     ("POST", "/api/sql"): Row("viewer", "/api/sql", {"query": "SELECT 1 AS one"}, audited=False),
     ("POST", "/api/drift"): Row(
         "viewer",

@@ -18,6 +18,7 @@ from recops.cli.output import console, err_console, print_json
 from recops.errors import InvalidInput
 from recops.registry._canonical import iso, parse_time
 from recops.registry.entities import check_alias_name, parse_ref
+from recops.registry.versions import default_actor
 from recops.respond.gates.promote import promote
 from recops.respond.gates.result import Period
 from recops.respond.gates.run import run_gate
@@ -54,7 +55,15 @@ def check_cmd(
         raise InvalidInput(f"propensities file not found: {propensities}")
     with Workspace.open(workspace) as ws:
         report, stored = run_gate(
-            ws.store, ws.lake, ws.config, model, version, to, canary_window=window, propensities=propensities
+            ws.store,
+            ws.lake,
+            ws.config,
+            model,
+            version,
+            to,
+            canary_window=window,
+            propensities=propensities,
+            actor=default_actor(),
         )
     if json:
         print_json({**report.to_json(), "audit_seq": stored.audit_seq if stored else None})

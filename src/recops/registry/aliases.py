@@ -1,7 +1,7 @@
 """Aliases (``production``, ``canary``, any name) with their full history.
 
 ``registry_aliases`` holds where each alias points now, one row keyed by (model, alias),
-so the serving lookup :func:`resolve_alias` is one primary-key read and nothing is
+so the serving lookup :func:`lookup_alias` is one primary-key read and nothing is
 cached. ``registry_alias_history`` holds every move with the time it took effect; the
 history is append-only and in time order per alias, which is what :func:`served_at`
 and the production windows read.
@@ -10,6 +10,7 @@ and the production windows read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, select
@@ -31,16 +32,26 @@ from recops.store.tables import RegistryAliasEventRow, RegistryAliasRow
 # Clock skew tolerated for a move dated slightly in the future.
 FUTURE_SLACK = timedelta(minutes=5)
 
-_RESOLVE = select(RegistryAliasRow.version, RegistryAliasRow.artifact_uri).where(
+_RESOLVE = select(RegistryAliasRow.version, RegistryAliasRow.artifact_uri, RegistryAliasRow.moved_at).where(
     RegistryAliasRow.model == bindparam("model"), RegistryAliasRow.alias == bindparam("alias")
 )
 
 
-def resolve_alias(store: Store, model: str, alias: str) -> tuple[str, str]:
-    """The version an alias names now and its artifact URI: the serving lookup.
+@dataclass(frozen=True)
+class AliasTarget:
+    """What an alias names now: the version, its artifact URI, and since when it has named it."""
 
-    One primary-key query on ``registry_aliases``; no cache, so a move is visible to the
-    next call.
+    version: str
+    artifact_uri: str
+    since: datetime
+
+
+def lookup_alias(store: Store, model: str, alias: str) -> AliasTarget:
+    """The version an alias names now, its artifact URI and when the alias moved to it.
+
+    One primary-key query on ``registry_aliases`` (the row carries ``moved_at``), so the
+    three answers always belong together even while the alias is being moved; no cache,
+    so a move is visible to the next call.
 
     Raises:
         NotFound: the model has no such alias.
@@ -49,7 +60,17 @@ def resolve_alias(store: Store, model: str, alias: str) -> tuple[str, str]:
         row = conn.execute(_RESOLVE, {"model": model, "alias": alias}).first()
     if row is None:
         raise NotFound(f"model {model!r} has no alias {alias!r}")
-    return str(row[0]), str(row[1])
+    return AliasTarget(str(row[0]), str(row[1]), utc(row[2]))
+
+
+def resolve_alias(store: Store, model: str, alias: str) -> tuple[str, str]:
+    """The version an alias names now and its artifact URI: :func:`lookup_alias` without the time.
+
+    Raises:
+        NotFound: the model has no such alias.
+    """
+    target = lookup_alias(store, model, alias)
+    return target.version, target.artifact_uri
 
 
 def set_alias(

@@ -10,7 +10,14 @@ import pytest
 
 from recops.errors import InvalidInput, NotFound
 from recops.registry import alias_history, remove_alias, resolve_alias, served_at, set_alias
-from recops.registry.aliases import current_aliases, states_at, version_windows, windows
+from recops.registry.aliases import (
+    AliasTarget,
+    current_aliases,
+    lookup_alias,
+    states_at,
+    version_windows,
+    windows,
+)
 from recops.store import Store
 from tests.unit.registry.helpers import T0, register
 
@@ -34,6 +41,22 @@ def test_resolve_follows_every_move_without_caching(store: Store) -> None:
     remove_alias(store, "ranker", "production")
     with pytest.raises(NotFound):
         resolve_alias(store, "ranker", "production")
+
+
+def test_lookup_answers_version_artifact_and_since_together(store: Store) -> None:
+    set_alias(store, "ranker", "production", "1", at=T0)
+    assert lookup_alias(store, "ranker", "production") == AliasTarget("1", "s3://models/ranker/1", T0)
+    moved = set_alias(store, "ranker", "production", "2", at=T0 + timedelta(hours=3))
+    target = lookup_alias(store, "ranker", "production")
+    assert moved is not None and target.since == moved.at == T0 + timedelta(hours=3)
+    assert (target.version, target.artifact_uri) == resolve_alias(store, "ranker", "production")
+    # Setting the version it already names is no move: since stays.
+    assert set_alias(store, "ranker", "production", "2") is None
+    assert lookup_alias(store, "ranker", "production").since == T0 + timedelta(hours=3)
+    assert alias_history(store, "ranker", "production")[-1].at == target.since
+    remove_alias(store, "ranker", "production")
+    with pytest.raises(NotFound, match="no alias 'production'"):
+        lookup_alias(store, "ranker", "production")
 
 
 def test_history_windows_and_served_at(store: Store) -> None:

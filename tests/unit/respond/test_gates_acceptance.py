@@ -131,6 +131,20 @@ def test_no_effect_version_passes_every_check(ws: Workspace) -> None:
     assert validations(ws.store, "ranker", "v13")[-1].details["status"] == "pass"
 
 
+def test_the_stored_result_names_who_ran_the_gate(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, stored = run_gate(ws.store, ws.lake, ws.config, "ranker", "v13", "production", actor="token:ci")
+    assert stored is not None and stored.actor == "token:ci"
+    [entry] = entries(ws.store, subject="ranker@v13", action="validation.record")
+    assert entry.seq == stored.audit_seq and entry.actor == "token:ci"
+    assert validations(ws.store, "ranker", "v13")[-1].actor == "token:ci"
+    # The CLI names the person (or $RECOPS_ACTOR), as its other writes do.
+    monkeypatch.setenv("RECOPS_ACTOR", "alice")
+    code, out = _cli("gate", "check", "ranker@v13", "--to", "production", "-w", str(ws.config.root), "--json")
+    assert code == 0, out
+    latest = validations(ws.store, "ranker", "v13")[-1]
+    assert latest.actor == "alice" and latest.audit_seq == json.loads(out)["audit_seq"]
+
+
 def test_bad_version_fails_on_the_affected_segment(ws: Workspace) -> None:
     _on_v13(ws)
     report, stored = run_gate(ws.store, ws.lake, ws.config, "ranker", "v14", "production")

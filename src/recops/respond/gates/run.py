@@ -107,12 +107,15 @@ def run_gate(
     propensities: Path | None = None,
     policy: GatePolicy | None = None,
     record: bool = True,
+    actor: str | None = None,
 ) -> tuple[GateReport, ValidationResult | None]:
     """Run every check of the policy and (by default) record the result on the version.
 
     The control of the canary and latency checks is the version now on ``alias`` (or the
     canary check's ``control`` parameter); the canary window defaults to the span during
-    which both versions served requests.
+    which both versions served requests. The stored result and its audit entry name
+    ``actor`` as who ran the check (default: $RECOPS_ACTOR or the login name), as every
+    validation names its author.
 
     Raises:
         NotFound: no such version.
@@ -168,5 +171,6 @@ def run_gate(
             passed=report.passed,
             details=report.to_json(),
             origin="gate",
+            actor=actor,
         )
     return report, stored

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from recops.detect import alerts as alert_lib
 from recops.detect import routing, silences
+from recops.detect.deadman import silences as deadman_silences
 from recops.detect.routes import load_routes
 from recops.server.api._common import AUTH_RESPONSES, WS, Operator, Viewer, audit_write, reply
 
@@ -59,6 +60,22 @@ def list_groups(
 ) -> JSONResponse:
     """`recops alerts list --group --json`: groups with their members and common cause."""
     return reply([g.to_dict() for g in alert_lib.list_groups(ws.store, state=state, limit=limit)])
+
+
+# Declared before ``/alerts/{target}``, which would otherwise take "deadman" as an alert id.
+@router.get("/alerts/deadman", summary="The dead man's switch: data and monitor silence")
+def deadman(ws: WS, _p: Viewer) -> JSONResponse:
+    """`recops alerts deadman --json`, measured now, without raising or resolving alerts.
+
+    One row per clock: ``data_silence`` for each record kind that has arrived (requests,
+    outcomes, arrivals: when its last batch was committed) and ``monitor_silence`` (when
+    the monitor run last completed), each with ``last``, ``quiet_minutes``,
+    ``limit_minutes`` and ``tripped`` (quiet longer than the limit in recops.toml
+    ``[detection]``). A kind that never arrived is not listed. A read: raising and
+    resolving the switch's alerts stays with the monitor run and `recops alerts deadman`,
+    so a viewer polling this cannot open, resolve or notify anything.
+    """
+    return reply([s.to_json() for s in deadman_silences(ws.store, ws.config)])
 
 
 @router.get("/alerts/{target}", summary="One alert or group with events and notifications")

@@ -1,8 +1,9 @@
 """``GET /api/models/{model}/aliases/{alias}``: the alias lookup serving systems poll.
 
 Kept apart from the rest of the registry because it is on the serving path: it reads
-``registry_aliases`` by primary key through :func:`recops.registry.aliases.resolve_alias`
-with no cache, so a promote or rollback is visible to the very next lookup.
+``registry_aliases`` by primary key through :func:`recops.registry.aliases.lookup_alias`
+(one query for the version, its artifact and when the alias moved) with no cache, so a
+promote or rollback is visible to the very next lookup.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from recops.registry._canonical import iso
-from recops.registry.aliases import current_aliases, resolve_alias
+from recops.registry.aliases import lookup_alias
 from recops.server.api._common import AUTH_RESPONSES, WS, Viewer, reply
 
 router = APIRouter(tags=["serving"], responses=AUTH_RESPONSES)
@@ -28,16 +29,13 @@ def lookup(model: str, alias: str, ws: WS, _p: Viewer) -> JSONResponse:
     Answers ``{"model", "alias", "version", "artifact_uri", "since"}``. No cache: right
     after `POST /api/rollback` or `POST /api/promote` this returns the new version.
     """
-    version, uri = resolve_alias(ws.store, model, alias)
-    # ``since`` comes from the model's alias rows; a move between the two reads leaves it
-    # null rather than pairing a version with another version's time.
-    state = next((s for s in current_aliases(ws.store, model) if s.alias == alias), None)
+    target = lookup_alias(ws.store, model, alias)
     return reply(
         {
             "model": model,
             "alias": alias,
-            "version": version,
-            "artifact_uri": uri,
-            "since": iso(state.since) if state is not None and state.version == version else None,
+            "version": target.version,
+            "artifact_uri": target.artifact_uri,
+            "since": iso(target.since),
         }
     )

@@ -1,8 +1,9 @@
-"""Metrics, series, crossings, drift, lake status, the monitor run and the scheduler under ``/api``.
+"""Metrics, series, crossings, drift, the lake, the monitor run and the scheduler under ``/api``.
 
 The metric catalog and the stored series (``recops metrics``, ``recops monitor``), a
-drift comparison of two lake windows (``recops drift`` with ``sql:`` inputs), and the
-monitor run an operator can trigger without waiting for the scheduler.
+drift comparison of two lake windows (``recops drift`` with ``sql:`` inputs), the lake's
+status and its upkeep (``recops lake``: compaction, retention and vacuum, for admins), and
+the monitor run an operator can trigger without waiting for the scheduler.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from datetime import timedelta
 from typing import Annotated, Any
 
 import duckdb
@@ -20,7 +22,17 @@ from pydantic import BaseModel, Field
 
 from recops.catalog import load_catalog
 from recops.errors import InvalidInput
-from recops.server.api._common import AUTH_RESPONSES, WS, Operator, Viewer, audit_write, local_time, reply
+from recops.lake.maintenance import apply_retention, compact, vacuum
+from recops.server.api._common import (
+    AUTH_RESPONSES,
+    WS,
+    Admin,
+    Operator,
+    Viewer,
+    audit_write,
+    local_time,
+    reply,
+)
 from recops.workspace import Workspace
 
 router = APIRouter(tags=["monitoring"], responses=AUTH_RESPONSES)
@@ -170,6 +182,69 @@ def drift(body: DriftIn, ws: WS, _p: Viewer) -> JSONResponse:
 def lake_status(ws: WS, _p: Viewer) -> JSONResponse:
     """`recops lake status --json`."""
     return reply(ws.lake.status().to_pylist())
+
+
+class CompactIn(BaseModel):
+    min_files: int | None = Field(
+        default=None,
+        ge=2,
+        description="Compact partitions of at least this many small files (default: lake.compact_min_files).",
+    )
+
+
+class RetentionIn(BaseModel):
+    days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Keep this many days; 0 keeps everything (default: lake.retention_days).",
+    )
+
+
+class VacuumIn(BaseModel):
+    grace_minutes: float = Field(default=60.0, ge=0, description="Only delete files hidden this long ago.")
+
+
+@router.post("/lake/compact", summary="Rewrite partitions of many small files as one (admin)")
+def lake_compact(ws: WS, principal: Admin, body: CompactIn | None = None) -> JSONResponse:
+    """`recops lake compact --json`: partitions, files before and after, rows rewritten.
+
+    Readers keep working: replaced files are hidden, not deleted (`POST /api/lake/vacuum`
+    deletes them later). Audited as ``lake.compact``.
+    """
+    min_files = (body or CompactIn()).min_files or ws.config.compact_min_files
+    out: dict[str, Any] = {**compact(ws.lake, min_files=min_files).__dict__, "min_files": min_files}
+    out["audit_seq"] = audit_write(ws, principal, "lake.compact", "lake", out)
+    return reply(out)
+
+
+@router.post("/lake/retention", summary="Hide partitions older than the retention period (admin)")
+def lake_retention(ws: WS, principal: Admin, body: RetentionIn | None = None) -> JSONResponse:
+    """`recops lake retention --json`: how many files past retention were hidden.
+
+    Their data is gone from every read at once; the files are deleted by a later vacuum.
+    Audited as ``lake.retention``.
+    """
+    days = (body or RetentionIn()).days
+    days = ws.config.retention_days if days is None else days
+    out: dict[str, Any] = {"days": days, "files_expired": apply_retention(ws.lake, days=days)}
+    out["audit_seq"] = audit_write(ws, principal, "lake.retention", "lake", out)
+    return reply(out)
+
+
+@router.post("/lake/vacuum", summary="Delete files that compaction or retention hid (admin)")
+def lake_vacuum(ws: WS, principal: Admin, body: VacuumIn | None = None) -> JSONResponse:
+    """`recops lake vacuum --json`: files hidden more than ``grace_minutes`` ago are deleted.
+
+    The grace period protects a reader that listed the files just before they were hidden.
+    Audited as ``lake.vacuum``.
+    """
+    grace = (body or VacuumIn()).grace_minutes
+    out: dict[str, Any] = {
+        "grace_minutes": grace,
+        "files_deleted": vacuum(ws.lake, grace=timedelta(minutes=grace)),
+    }
+    out["audit_seq"] = audit_write(ws, principal, "lake.vacuum", "lake", out)
+    return reply(out)
 
 
 @router.get("/scheduler", summary="The server's monitor and detection schedule")

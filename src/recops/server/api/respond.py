@@ -21,10 +21,9 @@ from pydantic import BaseModel, Field
 from recops.errors import InvalidInput
 from recops.registry._canonical import now, parse_time
 from recops.registry.entities import check_alias_name, parse_ref
-from recops.registry.versions import record_validation
 from recops.respond.gates.promote import promote as promote_version
 from recops.respond.gates.result import Period
-from recops.respond.gates.run import gate_name, run_gate
+from recops.respond.gates.run import run_gate
 from recops.server.api._common import AUTH_RESPONSES, WS, Operator, Viewer, audit_write, reply
 from recops.server.tokens import Principal
 from recops.workspace import ENV_VAR, Workspace
@@ -83,13 +82,10 @@ def gate_check(body: GateCheckIn, ws: WS, principal: Operator) -> JSONResponse:
         window = Period(parse_time(body.canary_from), parse_time(body.canary_to))
         if window.end <= window.start:
             raise InvalidInput("canary_to must be after canary_from")
-    report, _ = run_gate(
-        ws.store, ws.lake, ws.config, model, version, body.to, canary_window=window, record=False
+    report, stored = run_gate(
+        ws.store, ws.lake, ws.config, model, version, body.to, canary_window=window, actor=principal.actor
     )
-    stored = record_validation(
-        ws.store, model, version, name=gate_name(body.to), passed=report.passed, details=report.to_json(),
-        origin="gate", actor=principal.actor,
-    )  # fmt: skip
+    assert stored is not None  # recorded: run_gate stores the result unless told not to
     return reply({**report.to_json(), "audit_seq": stored.audit_seq})
 
 
