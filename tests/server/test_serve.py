@@ -90,7 +90,9 @@ def test_the_scheduler_computes_monitors_over_new_data(workspace: Workspace, tmp
     records = [request(f"r{i}", ts=f"2026-11-24T{10 + i // 10:02d}:{i % 10 * 5:02d}:00Z") for i in range(40)]
     ingest_files(workspace.lake, "requests", [write_jsonl(tmp_path / "r.jsonl", records)])
     scheduler = Scheduler(workspace, period_seconds=3600)
-    scheduler.run_once()
+    seen: list[dict[str, object]] = []  # what the child process writes as its status at the start
+    scheduler.run_once(on_start=lambda: seen.append(scheduler.state.to_dict()))
+    assert len(seen) == 1 and seen[0]["running"] is True and seen[0]["runs"] == 0
     status = scheduler.status()
     assert status["runs"] == 1 and status["last_error"] is None, status
     assert status["last_points"] > 0

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,8 +113,12 @@ class Scheduler:
         alive = self._child is not None and self._child.poll() is None
         return data | {"process": self._child.pid if self._child else None, "alive": alive}
 
-    def run_once(self) -> None:
-        """One pass: monitors (incremental), the detection cycle, diagnoses. Never raises."""
+    def run_once(self, on_start: Callable[[], None] | None = None) -> None:
+        """One pass: monitors (incremental), the detection cycle, diagnoses. Never raises.
+
+        ``on_start`` is called once the pass holds its lock and is marked running (the
+        child process writes its status then, so the server shows a pass in progress).
+        """
         from recops.detect.cycle import detection_cycle
         from recops.diagnose.stored import diagnose_groups
         from recops.monitors import run_monitors
@@ -122,6 +127,8 @@ class Scheduler:
         with self._lock, ws.store.lock(SCHEDULER_LOCK):
             self.state.running = True
             self.state.last_started_at = datetime.now(UTC)
+            if on_start is not None:
+                on_start()
             t0 = time.perf_counter()
             try:
                 report = run_monitors(ws.config, ws.lake)
@@ -172,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     with Workspace.open(args.root) as ws:
         scheduler = Scheduler(ws, period_seconds=args.period)
         while os.getppid() == parent:
-            scheduler.run_once()
+            scheduler.run_once(on_start=lambda: _write_status(args.status, scheduler.state.to_dict()))
             _write_status(args.status, scheduler.state.to_dict())
             deadline = time.monotonic() + args.period
             while time.monotonic() < deadline and os.getppid() == parent:
