@@ -58,9 +58,12 @@ def test_the_interval_covers_the_true_candidate_ctr_in_at_least_90_percent() -> 
 
 @pytest.mark.slow
 def test_a_candidate_ten_percent_worse_is_flagged_in_at_least_90_percent() -> None:
-    config = CounterfactualConfig(candidate=PolicySpec(sd=3.0, keep_top=0.6))
+    # At the boundary: a noisier, flatter candidate whose true CTR is 10-11 % below
+    # production's on every replicate, logged over 8,000 requests (40,000 slots) each.
+    config = CounterfactualConfig(requests=8000, candidate=PolicySpec(sd=1.2, keep_top=0.5))
     reps, intervals = _run(config, seed=2)
-    assert np.all(reps.true_candidate_ctr <= 0.9 * reps.true_production_ctr)  # truly >= 10 % worse
+    gap = 1 - reps.true_candidate_ctr / reps.true_production_ctr
+    assert np.all(gap >= 0.10) and np.all(gap <= 0.11)  # truly 10 % worse, not more than 11 %
     flagged = [hi < prod for lo, hi, prod in intervals]  # the gate's rule with max_relative_drop = 0
     assert np.mean(flagged) >= 0.90
 
