@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,9 +28,26 @@ from recops.respond.rollback import rollback
 from recops.respond.timeline import timeline
 from recops.sim import World
 from recops.workspace import Workspace
-from tests.unit.respond.test_rollback_world import Truth, bad_deploy_world, bad_ws
+from tests.unit.respond.test_rollback_world import Truth, bad_deploy_world, bad_ws, build
 
 __all__ = ["bad_deploy_world", "bad_ws"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def incident_ws(
+    request: pytest.FixtureRequest, bad_deploy_world: tuple[Path, World, Truth], tmp_path: Path
+) -> Iterator[Workspace]:
+    """The bad-deploy workspace with its store on SQLite (a copy) or on the real PostgreSQL
+    (the same seeded world built into a fresh schema)."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("bad_ws")
+        return
+    url = str(request.getfixturevalue("pg_schema_url"))
+    _, truth = build(tmp_path / "pg", store_url=url)
+    assert truth == bad_deploy_world[2]  # deterministic by seed: the same ground truth
+    with Workspace.open(tmp_path / "pg") as ws:
+        yield ws
+
 
 SQL = """
 WITH r AS (SELECT request_id FROM requests
@@ -58,8 +76,9 @@ def _alert(ws: Workspace, version: str, when: datetime) -> int:
 
 
 def test_bad_deploy_incident_timeline_and_impact(
-    bad_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
+    incident_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
 ) -> None:
+    bad_ws = incident_ws
     t = bad_deploy_world[2]
     detected = t.deployed + timedelta(hours=2)
     alert_id = _alert(bad_ws, t.bad, detected)
@@ -118,8 +137,9 @@ def test_bad_deploy_incident_timeline_and_impact(
 
 
 def test_actions_are_tracked_until_closed(
-    bad_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
+    incident_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
 ) -> None:
+    bad_ws = incident_ws
     t = bad_deploy_world[2]
     inc = open_incident(bad_ws.store, bad_ws.lake, title="by hand", started_at=t.deployed)
     a = add_action(bad_ws.store, inc.id, "gate CTR per device", "ml-platform")

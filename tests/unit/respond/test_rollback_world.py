@@ -53,7 +53,7 @@ class Truth:
     stale_group: str
 
 
-def build(root: Path) -> tuple[World, Truth]:
+def build(root: Path, *, store_url: str | None = None) -> tuple[World, Truth]:
     """Simulate, ingest (without the simulator's rollback record) and fill the registry."""
     world = simulate(
         SimConfig(seed=5, start="2026-10-01", days=5, requests_per_day=2_500, incidents=[STALE, BAD])
@@ -78,7 +78,7 @@ def build(root: Path) -> tuple[World, Truth]:
         stale_end=at(stale.end),
         stale_group=str(stale.entity["feature_group"]),
     )
-    with Workspace.init(root) as ws:
+    with Workspace.init(root, store_url=store_url) as ws:
         for kind in KINDS:
             ingest_files(ws.lake, kind, [root / "raw" / kind])
         changes = world.tables["changes"]
