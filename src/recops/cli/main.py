@@ -87,6 +87,9 @@ def __getattr__(name: str) -> Any:
 def run() -> None:
     """Console-script entry point: map recops errors to a message and an exit code."""
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command == "--version":  # answered before any command module is imported
+        print(f"recops {__version__}")
+        return
     app = build_app([command] if command in COMMANDS else None)
     try:
         app()  # standalone: click reports usage errors itself, with exit code 2

@@ -71,3 +71,16 @@ def test_workspace_from_environment(ws: Path, tmp_path: Path) -> None:
 def test_help_teaches() -> None:
     out = recops("ingest", "--help")
     assert out.returncode == 0 and "quarantine" in out.stdout and "--watch" in out.stdout
+
+
+def test_version_answers_without_importing_a_command() -> None:
+    code = (
+        "import sys; sys.argv = ['recops', '--version']\n"
+        "from recops.cli.main import run; run()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('recops.cli.') and m != 'recops.cli.main'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    from recops import __version__
+
+    assert out.splitlines()[0] == f"recops {__version__}"
+    assert "recops.cli.ingest" not in out and "recops.cli.demo" not in out
