@@ -12,7 +12,11 @@ Every figure is measured in the lake, never assumed:
   past its TTL, over the same 7 days: what repairing the group brings back.
 
 Rates are per impression (distinct request/item pairs, as the ``ctr`` metric counts them)
-with a 95% Wilson interval; latency is the median end-to-end ``latency_ms``. Time to apply
+with a 95% interval that treats the request as the unit: the impressions of one request
+are not independent (one viewer, one slate), so a binomial interval over impressions
+would be too narrow. The interval is the delta-method one of a ratio of per-request sums
+(:func:`recops.respond.gates.stats.ratio_delta`, the canary gate's estimator); latency
+is the median end-to-end ``latency_ms``. Time to apply
 is the sum of the playbook's step estimates, and the median of its past runs when any.
 """
 
@@ -23,12 +27,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from recops.config import Config
 from recops.errors import InvalidInput, NotFound
 from recops.lake import Lake
 from recops.registry._canonical import iso, utc
 from recops.registry.aliases import resolve_alias, version_windows
 from recops.registry.versions import list_models
+from recops.respond.gates.stats import ratio_delta
 from recops.respond.playbooks import Option, Playbook, past_minutes
 from recops.respond.rollback import candidates
 from recops.store import Store
@@ -42,24 +50,42 @@ o AS (
   SELECT DISTINCT request_id, item_id, event FROM outcomes
   WHERE event IN ('impression', 'click', 'play') AND request_id IN (SELECT request_id FROM r)
 ),
-i AS (SELECT request_id, item_id FROM o WHERE event = 'impression')
-SELECT
-  (SELECT count(*) FROM r),
-  (SELECT count(*) FROM i),
-  (SELECT count(*) FROM i JOIN o USING (request_id, item_id) WHERE o.event = 'click'),
-  (SELECT count(*) FROM i JOIN o USING (request_id, item_id) WHERE o.event = 'play'),
-  (SELECT quantile_cont(latency_ms, 0.5) FROM r)
+pair AS (
+  SELECT request_id, bool_or(event = 'click') AS clicked, bool_or(event = 'play') AS played
+  FROM o GROUP BY request_id, item_id HAVING bool_or(event = 'impression')
+),
+per AS (
+  SELECT request_id, count(*) AS impressions, count(*) FILTER (clicked) AS clicks,
+         count(*) FILTER (played) AS plays
+  FROM pair GROUP BY request_id
+)
+SELECT (SELECT count(*) FROM r), (SELECT quantile_cont(latency_ms, 0.5) FROM r),
+       (SELECT list(impressions ORDER BY request_id) FROM per),
+       (SELECT list(clicks ORDER BY request_id) FROM per),
+       (SELECT list(plays ORDER BY request_id) FROM per)
 """
 
 
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion k/n (None when n is 0)."""
-    if n == 0:
-        return None
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+@dataclass(frozen=True)
+class Rate:
+    """A per-impression rate over requests and its request-clustered 95% interval."""
+
+    value: float | None
+    ci95: tuple[float, float] | None
+
+    @classmethod
+    def of(cls, events: npt.NDArray[np.float64], impressions: npt.NDArray[np.float64]) -> Rate:
+        total = float(impressions.sum())
+        if total <= 0:
+            return cls(None, None)
+        value = float(events.sum()) / total
+        if impressions.size < 2:
+            return cls(value, None)
+        half = Z95 * math.sqrt(ratio_delta(events, impressions).variance)
+        return cls(value, (max(0.0, value - half), min(1.0, value + half)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci95": list(self.ci95) if self.ci95 else None}
 
 
 @dataclass(frozen=True)
@@ -72,21 +98,16 @@ class Measured:
     clicks: int
     plays: int
     latency_p50_ms: float | None
-
-    def rate(self, k: int) -> dict[str, Any]:
-        ci = wilson(k, self.impressions)
-        return {
-            "value": k / self.impressions if self.impressions else None,
-            "ci95": list(ci) if ci else None,
-        }
+    ctr: Rate
+    play_rate: Rate
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "label": self.label,
             "requests": self.requests,
             "impressions": self.impressions,
-            "ctr": self.rate(self.clicks),
-            "play_rate": self.rate(self.plays),
+            "ctr": self.ctr.to_dict(),
+            "play_rate": self.play_rate.to_dict(),
             "latency_p50_ms": self.latency_p50_ms,
         }
 
@@ -98,7 +119,17 @@ def measure(lake: Lake, label: str, where: str, params: list[Any]) -> Measured:
     finally:
         con.close()
     assert row is not None
-    return Measured(label, int(row[0]), int(row[1]), int(row[2]), int(row[3]), _float(row[4]))
+    impressions, clicks, plays = (np.asarray(row[i] or [], dtype=np.float64) for i in (2, 3, 4))
+    return Measured(
+        label,
+        int(row[0]),
+        int(impressions.sum()),
+        int(clicks.sum()),
+        int(plays.sum()),
+        _float(row[1]),
+        Rate.of(clicks, impressions),
+        Rate.of(plays, impressions),
+    )
 
 
 def _float(x: Any) -> float | None:
