@@ -96,7 +96,7 @@ def judge_world(root: Path, truth: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         points = read_series(ws.store).num_rows
         floor = time.perf_counter() - t0
-        cycle = detection_cycle(ws.store, ws.config, at=_at(truth["end"]))
+        cycle = detection_cycle(ws.store, ws.config, at=_at(truth["end"]), lake=ws.lake)
         catalog = load_catalog(ws.config.root)
         alerts = list_alerts(ws.store)
         groups = list_groups(ws.store)

@@ -41,7 +41,7 @@ WORLD = SimConfig(
     ],
 )
 CACHE = Path("/tmp/recops-test-worlds")
-KEY = "server-v3"
+KEY = "server-v4"
 
 
 @dataclass(frozen=True)

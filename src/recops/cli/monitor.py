@@ -94,7 +94,9 @@ def run(
             from recops.detect.cycle import detection_cycle
 
             with _Bar(enabled=not json) as bar:
-                cycle = detection_cycle(ws.store, ws.config, rejudge_from=lo, progress=bar.update)
+                cycle = detection_cycle(
+                    ws.store, ws.config, rejudge_from=lo, progress=bar.update, lake=ws.lake
+                )
     if json:
         print_json({**report.to_json(), "detection": cycle.to_json() if cycle else None})
         return

@@ -10,10 +10,12 @@ from typing import Any
 from recops.catalog import load_catalog
 from recops.config import Config
 from recops.detect.deadman import Silence, check_deadman
+from recops.detect.grouping import GroupingRules
 from recops.detect.notifiers import Transport
 from recops.detect.routes import load_routes
 from recops.detect.routing import DeliveryReport, dispatch
 from recops.detect.run import DetectionReport, Progress, run_detection
+from recops.lake import Lake
 from recops.store import Store
 
 
@@ -41,6 +43,7 @@ def detection_cycle(
     at: datetime | None = None,
     transport: Transport | None = None,
     progress: Progress | None = None,
+    lake: Lake | None = None,
 ) -> CycleReport:
     """Detect over the stored series, check for silent data, and deliver what is due.
 
@@ -48,9 +51,15 @@ def detection_cycle(
         rejudge_from: judge again every window ending after this (after ``--from/--to``).
         at: the wall-clock time (default now); a simulation passes its own.
         transport: how notifications are sent (default HTTP).
+        lake: where to learn which feature group each feature comes from (the keys of the
+            feature rows), so a stale group's features' alerts join the group's; without
+            it only features named after a configured group (``user_profile.age``) do.
     """
     catalog = load_catalog(config.root)
-    detection = run_detection(store, config, catalog, rejudge_from=rejudge_from, at=at, progress=progress)
+    rules = GroupingRules.for_workspace(config, lake=lake)
+    detection = run_detection(
+        store, config, catalog, rules=rules, rejudge_from=rejudge_from, at=at, progress=progress
+    )
     measured, _, _ = check_deadman(store, config, at=at, monitor=False)
     delivery = dispatch(store, load_routes(config.root), at=at, transport=transport)
     return CycleReport(detection, measured, delivery)

@@ -85,12 +85,16 @@ class GroupingRules:
         config: Config,
         feature_groups: Mapping[str, str] | None = None,
         proximity: timedelta = DEFAULT_PROXIMITY,
+        *,
+        lake: Lake | None = None,
     ) -> GroupingRules:
         """Rules knowing the configured feature groups (``[feature_groups]`` in recops.toml)
-        and, optionally, a feature → group mapping such as :func:`feature_groups_from_lake`."""
+        and, optionally, a feature → group mapping such as :func:`feature_groups_from_lake`,
+        or the ``lake`` to read that mapping from when a feature alert first needs it."""
         return cls(
             feature_groups=dict(feature_groups or {}),
             known_groups=tuple(config.feature_groups),
+            feature_group_of=lake_feature_groups(lake) if lake is not None else None,
             proximity=proximity,
         )
 
@@ -262,6 +266,20 @@ def sync_groups(session: Session, at: datetime) -> list[AlertEventRow]:
             group.notified_members = len(visible)
         group.dirty = False
     return events
+
+
+def lake_feature_groups(lake: Lake) -> Callable[[str], str | None]:
+    """Feature → group from the lake's feature rows (:func:`feature_groups_from_lake`), read
+    once, when the first feature alert asks: a pass that raises nothing reads nothing."""
+    mapping: dict[str, str] | None = None
+
+    def group_of(feature: str) -> str | None:
+        nonlocal mapping
+        if mapping is None:
+            mapping = feature_groups_from_lake(lake)
+        return mapping.get(feature)
+
+    return group_of
 
 
 def feature_groups_from_lake(lake: Lake, *, since: datetime | None = None) -> dict[str, str]:

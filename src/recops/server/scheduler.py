@@ -134,7 +134,7 @@ class Scheduler:
                 report = run_monitors(ws.config, ws.lake)
                 self.state.last_points = sum(report.points.values())
                 if ws.config.detection.enabled:
-                    cycle = detection_cycle(ws.store, ws.config)
+                    cycle = detection_cycle(ws.store, ws.config, lake=ws.lake)
                     self.state.last_alerts = cycle.detection.opened
                     # open groups get their diagnosis now, so their page is ready when opened
                     diagnose_groups(ws.store, ws.lake, ws.config, state="open")

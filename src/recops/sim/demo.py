@@ -95,7 +95,7 @@ def monitor_and_detect(ws: Workspace, end: datetime, *, progress: Progress = _qu
 
     run_monitors(ws.config, ws.lake, progress=advance)
     # The world's end is "now" for the dead man's switch: the data is weeks old by design.
-    detection_cycle(ws.store, ws.config, at=end, progress=advance)
+    detection_cycle(ws.store, ws.config, at=end, progress=advance, lake=ws.lake)
     diagnose_groups(
         ws.store, ws.lake, ws.config, progress=lambda done, total: progress("diagnose", done, total)
     )

@@ -579,3 +579,11 @@ def test_feature_groups_come_from_the_lake_and_the_config(workspace: Workspace, 
         "session_context.depth"
     ) == ("session_context")
     assert rules.group_of("shared") is None
+    # Given the lake, the rules read the mapping themselves, once, when a feature first asks.
+    from_lake = GroupingRules.for_workspace(workspace.config, lake=workspace.lake)
+    assert from_lake.group_of("sessions_7d") == "user_profile"
+    assert from_lake.group_of("retired_feature") == "old_group" and from_lake.group_of("shared") is None
+    keys = cause_keys(
+        from_lake, metric="feature_drift_ratio", subject="item_ctr_7d", subject_kind="feature", slice=""
+    )
+    assert keys[0] == "feature_group:item_stats"

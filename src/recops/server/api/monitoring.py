@@ -280,7 +280,7 @@ def monitor_run(request: Request, ws: WS, principal: Operator) -> JSONResponse:
         if ws.config.detection.enabled:
             from recops.detect.cycle import detection_cycle
 
-            cycle = detection_cycle(ws.store, ws.config)
+            cycle = detection_cycle(ws.store, ws.config, lake=ws.lake)
         out = {**report.to_json(), "detection": cycle.to_json() if cycle else None}
     seconds = round(time.perf_counter() - started, 3)
     out["audit_seq"] = audit_write(ws, principal, "monitor.run", "monitors", {"seconds": seconds})
