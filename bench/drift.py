@@ -337,6 +337,8 @@ def main() -> None:
             parser.error(f"unknown peer {peer}")
     log = (lambda *_: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
     results: dict[str, Any] = {"rows": args.rows, "drifted": DRIFTED, "seeds": [], "cpus": os.cpu_count()}
+    # The machine may be shared: the 1-minute load average before and after says how much.
+    results["load_average"] = [round(os.getloadavg()[0], 2)]
     with tempfile.TemporaryDirectory(prefix="recops-drift-bench-") as tmp:
         data = args.data or Path(tmp)
         results["import_seconds"] = 0.0 if args.peers_only else import_seconds()
@@ -361,6 +363,7 @@ def main() -> None:
                 else:
                     log(f"  {peer} failed: {outcome['error'][-300:]}")
             results["seeds"].append(row)
+    results["load_average"].append(round(os.getloadavg()[0], 2))
     results["summary"] = summarize(results, peers)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
@@ -410,7 +413,7 @@ def _recops_rows(
 
 def summarize(results: dict[str, Any], peers: list[str]) -> dict[str, Any]:
     seeds = results["seeds"]
-    summary: dict[str, Any] = {"rows_per_window": results["rows"]}
+    summary: dict[str, Any] = {"rows_per_window": results["rows"], "load_average": results["load_average"]}
     if all("recops" in s for s in seeds):
         summary.update(_recops_summary(results, seeds))
     for peer in peers:

@@ -9,6 +9,7 @@ on the engine.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -258,9 +259,10 @@ def compare(
 
 
 def _engine(*inputs: Source | Profile) -> Any:
-    from recops.drift import spark
-
-    if any(isinstance(i, spark.SparkSource) for i in inputs):
+    # A SparkSource exists only once its module is imported (``_as_input`` does that for
+    # Spark inputs): files and Arrow tables do not pay for importing the Spark engine.
+    spark = sys.modules.get("recops.drift.spark")
+    if spark is not None and any(isinstance(i, spark.SparkSource) for i in inputs):
         return spark
     return local
 

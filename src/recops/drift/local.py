@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from recops.drift import sketches
 from recops.drift.counting import (
     Segments,
     count_column,
@@ -29,14 +30,15 @@ from recops.drift.counting import (
     use_scratch,
     values_binning,
 )
-from recops.drift.counts import NUMERIC, ColumnCounts
+from recops.drift.counts import CATEGORICAL, NUMERIC, ColumnCounts
 from recops.drift.engine import Engine, Options, Profiles, profile_segments
 from recops.drift.profile import Profile
 from recops.drift.sources import Source
 
-#: Bytes of column data one unit of work may hold (its Arrow columns and numpy copies are
-#: a small multiple of this).
-UNIT_BYTES = 32 * 2**20
+#: Bytes of column data one unit of work may hold per window (its Arrow columns and numpy
+#: copies are a small multiple of this). A million-row numeric column is 8 MB: one column
+#: per unit, so the two workers finish within one column of each other.
+UNIT_BYTES = 8 * 2**20
 
 
 @dataclass
@@ -52,11 +54,15 @@ def workers_default() -> int:
 
 
 def column_groups(names: Sequence[str], rows: int, workers: int) -> list[list[str]]:
-    """Split columns into groups that fit the unit budget, with enough groups to balance workers."""
+    """Split columns into groups that fit the unit budget, with enough groups to balance workers.
+
+    Narrow windows get several columns per group (a read has a fixed cost); a group never
+    holds more than a sixteenth of the columns per worker, so the last groups are short.
+    """
     if not names:
         return []
     fit = max(1, UNIT_BYTES // max(rows * 8, 1))
-    balanced = max(1, math.ceil(len(names) / (4 * workers)))
+    balanced = max(1, math.ceil(len(names) / (16 * workers)))
     size = min(fit, balanced)
     return [list(names[i : i + size]) for i in range(0, len(names), size)]
 
@@ -157,7 +163,10 @@ def count(
 
     done = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="recops-drift", initializer=use_scratch) as pool:
-        for group, (ref_window, cur_window) in zip(groups, pool.map(one, groups), strict=True):
+        units = pool.map(one, groups)
+        if options.quantiles or CATEGORICAL in kinds.values():
+            sketches.load()  # here, while the workers read, rather than in a worker later
+        for group, (ref_window, cur_window) in zip(groups, units, strict=True):
             if not isinstance(reference, Profile):
                 ref_profile.columns.update(ref_window.columns)
                 for value, counts in ref_window.segments.items():

@@ -39,6 +39,11 @@ def _ds() -> Any:
     return datasketches
 
 
+def load() -> None:
+    """Import the library now (about 8 ms), e.g. on a thread that would otherwise wait."""
+    _ds()
+
+
 def kll(values: npt.NDArray[np.float64]) -> bytes:
     """A KLL sketch of ``values`` (finite floats), serialized."""
     sketch = _ds().kll_doubles_sketch(KLL_K)
