@@ -12,7 +12,8 @@ run then measures, in the same run and as whole processes:
 
 * floor: a plain DuckDB read of every column of that day's lake files (requests with
   every candidate field unnested, outcomes, feature rows, arrivals);
-* recops: ``recops monitor run`` on a fresh copy of the workspace's store (so every
+* recops: ``recops monitor run --no-detect`` (the monitor families only; detection is
+  measured by bench/detection.py) on a fresh copy of the workspace's store (so every
   window is computed), on the configured engine (DuckDB);
 
 and reports seconds, peak RSS and the ratio to the floor.
@@ -125,7 +126,9 @@ def main() -> None:
     floor = timed([str(PYTHON), "-c", FLOOR_CODE, str(workspace)])
     floor_read = json.loads(floor["stdout"])["read_seconds"]
     run_ws = fresh_copy(workspace, folder / "run")
-    run = timed([str(PYTHON), "-m", "recops.cli", "monitor", "run", "--json", "-w", str(run_ws)])
+    run = timed(
+        [str(PYTHON), "-m", "recops.cli", "monitor", "run", "--no-detect", "--json", "-w", str(run_ws)]
+    )
     report = json.loads(run["stdout"])
     results: dict[str, Any] = {
         "requests": args.requests,
@@ -139,6 +142,7 @@ def main() -> None:
             "peak_mib": run["peak_mib"],
             "windows": report["windows"],
             "points": report["points"],
+            "family_seconds": report.get("family_seconds", {}),
         },
         "ratio_to_floor_process": run["seconds"] / floor["seconds"],
         "ratio_to_floor_read": run["seconds"] / floor_read,
@@ -156,6 +160,10 @@ def main() -> None:
     ratio = results["ratio_to_floor_process"]
     print(f"  ratio to the floor process: {ratio:.1f}x (target: under 60 s)")
     print(f"  points: {sum(report['points'].values()):,} {report['points']}")
+    spent = ", ".join(
+        f"{name} {t:.1f}" for name, t in sorted(report.get("family_seconds", {}).items(), key=lambda x: -x[1])
+    )
+    print(f"  seconds by family: {spent}")
 
 
 if __name__ == "__main__":

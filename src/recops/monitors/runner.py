@@ -45,6 +45,8 @@ class RunReport:
     points: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     reason: str = ""
+    #: Seconds per family (computing and storing its points, over every window size).
+    family_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -57,6 +59,7 @@ class RunReport:
             "windows": self.windows,
             "points": self.points,
             "seconds": round(self.seconds, 3),
+            "family_seconds": {name: round(t, 3) for name, t in self.family_seconds.items()},
             "reason": self.reason,
         }
 
@@ -127,6 +130,7 @@ def run_monitors(
         steps = [(g, plan, fam) for g, plan in plans for fam in chosen if _runs_on(fam, g, config)]
         extras = {"store": store, "outcome_clock": clocks.outcomes, "lake": lake}
         for i, (g, plan, fam) in enumerate(steps):
+            started = time.perf_counter()
             ctx = MonitorContext(
                 engine=engine,
                 config=config,
@@ -138,6 +142,8 @@ def run_monitors(
             points = fam.compute(ctx)
             written = replace_points(store, fam.name, {g.name: plan.starts}, points, engine=engine.name)
             report.points[fam.name] = report.points.get(fam.name, 0) + written
+            took = time.perf_counter() - started
+            report.family_seconds[fam.name] = report.family_seconds.get(fam.name, 0.0) + took
             if progress:
                 progress(f"{fam.name} · {g.name}", i + 1, len(steps))
         if only is None:
