@@ -13,10 +13,12 @@ Run by hand (not in CI):
    (``create_app`` + ``Scheduler`` under uvicorn on 127.0.0.1, exactly what
    ``recops serve`` runs) with the scheduler on a short period, so monitor runs happen
    during the measurements.
-3. --clients threads (httpx) fetch every page linked from the navigation, an alert group
-   page and key API reads (alias lookup, alerts list, series read) --rounds times each in
-   random order: p50/p95 per target. The floor is ``GET /healthz`` measured the same way.
-   A page that answers 404 (not built yet) is reported missing.
+3. HTTP ingest (below, 4.), then, once the scheduler's pass over the newly ingested data
+   is running (monitors, detection and diagnoses of a new day: the busiest the server
+   gets), --clients threads (httpx) fetch every page linked from the navigation, an alert
+   group page and key API reads (alias lookup, alerts list, series read) --rounds times
+   each in random order: p50/p95 per target. The floor is ``GET /healthz`` measured the
+   same way. A page that answers 404 (not built yet) is reported missing.
 4. HTTP ingest: --ingest-batches bodies of --batch-requests new requests (20 candidates
    each, from the simulator) posted as Parquet to ``POST /api/ingest/requests`` by
    --ingest-clients clients at once (the server commits concurrent bodies together); each
@@ -47,7 +49,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,6 +317,31 @@ def measure_reads(url: str, token: str, targets: dict[str, str], clients: int, r
     return {"targets": results, "wall_seconds": wall, "requests": len(jobs)}
 
 
+def scheduler_status(url: str, token: str) -> dict[str, Any]:
+    answer: dict[str, Any] = httpx.get(
+        f"{url}/api/scheduler", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ).json()
+    return answer
+
+
+def wait_for_pass(url: str, token: str, timeout: float) -> dict[str, Any]:
+    """Wait until a scheduler pass that started after now is running; its status (or the last seen)."""
+    since = time.time()
+    deadline = time.monotonic() + timeout
+    status = scheduler_status(url, token)
+    while time.monotonic() < deadline:
+        started = status.get("last_started_at")
+        if status.get("running") and started and _epoch(started) >= since:
+            break
+        time.sleep(0.5)
+        status = scheduler_status(url, token)
+    return status
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
 # ---------------------------------------------------------------- ingest
 
 
@@ -466,6 +493,12 @@ def print_report(r: dict[str, Any]) -> None:
         f"simulated day); store ({size['store_url_kind']}) "
         f"{(size['store_bytes'] or 0) / 2**20:,.1f} MiB; server RSS {r['server_memory_mib']}"
     )
+    before = r.get("scheduler_before_reads") or {}
+    print(
+        f"reads measured while a scheduler pass over the new data ran: {bool(before.get('running'))} "
+        f"(started {before.get('last_started_at')}); running when the reads ended: "
+        f"{(r.get('scheduler') or {}).get('running')}"
+    )
     sched = r.get("scheduler") or {}
     print(
         f"scheduler during the bench: {sched.get('runs')} passes done, one running at the end: "
@@ -534,15 +567,17 @@ def main() -> None:
     server = Server(root, args.schedule_seconds)
     try:
         all_targets = {"healthz (floor)": "/healthz", **targets.pages, **targets.api}
-        log(quiet, f"reads: {len(all_targets)} targets x {args.rounds} rounds, {args.clients} clients ...")
-        results["reads"] = measure_reads(server.url, viewer, all_targets, args.clients, args.rounds)
         log(quiet, f"ingest: {args.ingest_batches} x {args.batch_requests:,} requests, HTTP and direct ...")
         results["ingest"] = measure_ingest(
             server.url, ingester, root, http_bodies, direct_bodies, args.batch_requests, args.ingest_clients
         )
-        results["scheduler"] = httpx.get(
-            f"{server.url}/api/scheduler", headers={"Authorization": f"Bearer {viewer}"}, timeout=60
-        ).json()
+        # The pages are read while the scheduler's pass over the data just ingested runs (the
+        # monitors, detection and diagnoses of a new day): the busiest the server gets.
+        log(quiet, "waiting for the scheduler's pass over the new data ...")
+        results["scheduler_before_reads"] = wait_for_pass(server.url, viewer, args.schedule_seconds + 60)
+        log(quiet, f"reads: {len(all_targets)} targets x {args.rounds} rounds, {args.clients} clients ...")
+        results["reads"] = measure_reads(server.url, viewer, all_targets, args.clients, args.rounds)
+        results["scheduler"] = scheduler_status(server.url, viewer)
         results["server_memory_mib"] = server.memory_mib()
     finally:
         server.stop()

@@ -128,6 +128,10 @@ def test_the_started_scheduler_runs_in_its_own_process_and_stops(
             time.sleep(0.5)
         status = scheduler.status()
         assert status["last_error"] is None and status["process"] != os.getpid()
+        # batch work: the server's pages and ingest go first
+        assert os.getpriority(os.PRIO_PROCESS, status["process"]) >= min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + 10
+        )
     finally:
         scheduler.stop()
     assert not scheduler.status()["alive"]

@@ -21,7 +21,7 @@ Writer to host (a pipe that was the writer's stdout, which it points to stderr):
 
 The writer ignores SIGINT (a Ctrl-C in the terminal reaches the whole process group;
 the host's exit closes its stdin) and, once started, lowers its priority: its work is
-background work (see ``_lower_priority``).
+background work (see :func:`recops.priority.lower_priority`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from recops.contract import RecordKind
+from recops.priority import lower_priority
 from recops.sdk._spool import Spool
 
 HEADER = struct.Struct("<cQ")
@@ -415,24 +416,11 @@ class _Writer:
         self.report(done=True)
 
 
-def _lower_priority() -> None:
-    """Yield the CPU to the host's threads, without starving when the machine is busy.
-
-    ``SCHED_BATCH`` (Linux): the writer never preempts a thread that wakes up, and a
-    niceness of ``NICENESS`` gives it about a tenth of a CPU shared with one busy
-    thread. (``SCHED_IDLE`` would starve it, and its host's records, on a busy machine.)
-    """
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
-
-
 def main() -> None:
     """Run the writer: frames on stdin, reports on what was stdout."""
     status = os.dup(1)
     os.dup2(2, 1)  # whatever prints goes to stderr, not into the reports
     _set_pipe_size(status)
     pa.array([], type=pa.string())  # pyarrow's lazy imports, before the first records
-    _lower_priority()  # after starting up at the host's priority
+    lower_priority(NICENESS)  # after starting up at the host's priority
     _Writer(status).run(0)

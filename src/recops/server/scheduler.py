@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from recops.priority import lower_priority
 from recops.workspace import Workspace
 
 log = logging.getLogger("recops.server.scheduler")
@@ -59,6 +60,8 @@ class SchedulerStatus:
 
 
 SCHEDULER_LOCK = "scheduler"
+#: How far the scheduler process lowers its priority (see :func:`recops.priority.lower_priority`).
+SCHEDULER_NICENESS = 10
 
 
 class Scheduler:
@@ -173,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status", type=Path, required=True)
     args = parser.parse_args(argv)
     parent = os.getppid()
+    # A pass is batch work: pages and HTTP ingest in the server process go first.
+    lower_priority(SCHEDULER_NICENESS)
     # SIGTERM keeps its default (die at once, even inside a long query): a pass writes the
     # store in transactions, so an interrupted one leaves nothing half-written.
     _die_with_parent()
