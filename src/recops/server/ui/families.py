@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from recops.detect.run import HISTORY
 from recops.server.auth import require_page
 from recops.server.tokens import Principal
 from recops.server.ui import charts
+from recops.server.ui.memo import Memo
 from recops.server.ui.render import page
 from recops.store import Store
 from recops.store.tables import MetricPointRow
@@ -401,12 +401,10 @@ def make_view(store: Store, config: Config, granularity: str, slice_: str, days:
 
 # ─── detection's view of a series: replayed detectors ─────────────────────────────────
 
-_REPLAYS: OrderedDict[int, list[DetectorState]] = OrderedDict()
-_REPLAYS_LOCK = threading.Lock()
-_RUNNING: dict[int, threading.Event] = {}  # replays being computed, so others wait for them
 #: Replays kept: a seasonal replay over six weeks of hours costs ~0.1 ms a point, and the
 #: same series is asked for by every visitor until new points arrive.
 REPLAY_CACHE = 512
+_REPLAYS: Memo[list[DetectorState]] = Memo(REPLAY_CACHE)
 
 
 def replay(spec: DetectorSpec, series: Series) -> list[DetectorState]:
@@ -427,30 +425,7 @@ def replay(spec: DetectorSpec, series: Series) -> list[DetectorState]:
             tuple(series.n),
         )
     )
-    while True:
-        with _REPLAYS_LOCK:
-            found = _REPLAYS.get(key)
-            if found is not None:
-                _REPLAYS.move_to_end(key)
-                return found
-            running = _RUNNING.get(key)
-            if running is None:  # this caller computes it
-                running = _RUNNING[key] = threading.Event()
-                break
-        # Another visitor is replaying the same series (new points came in and several
-        # pages asked at once): wait for its result instead of computing it again.
-        running.wait()
-    try:
-        states = run_detector(make_detector(spec.detector, spec.params), series.points())
-        with _REPLAYS_LOCK:
-            _REPLAYS[key] = states
-            while len(_REPLAYS) > REPLAY_CACHE:
-                _REPLAYS.popitem(last=False)
-    finally:
-        with _REPLAYS_LOCK:
-            del _RUNNING[key]
-        running.set()
-    return states
+    return _REPLAYS.get(key, lambda: run_detector(make_detector(spec.detector, spec.params), series.points()))
 
 
 def spec_for(plan: DetectionPlan, metric: str, detector: str, granularity: str) -> DetectorSpec | None:

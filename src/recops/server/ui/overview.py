@@ -16,7 +16,6 @@ A stage's state:
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from recops.server.ui.families import (
     stage_of,
     subjects_of,
 )
+from recops.server.ui.memo import Memo
 from recops.server.ui.render import page
 from recops.store import Store
 
@@ -126,31 +126,28 @@ def spark_views(store: Store, catalog: Catalog, view: View) -> dict[str, list[Sp
     return out
 
 
-_CROSSINGS: dict[tuple[str, datetime, datetime | None], tuple[float, list[Crossing]]] = {}
-_CROSSINGS_LOCK = threading.Lock()
 #: Seconds the newest day's crossings are reused: `crossings` reads each thresholded
 #: metric's points unfiltered by subject and slice (~10-60 ms a metric on SQLite), and
 #: the newest day only changes when a monitor run rewrites it.
 CROSSINGS_TTL = 60.0
+_CROSSINGS: Memo[list[Crossing]] = Memo(4)
 
 
 def newest_crossings(
     store: Store, config: Config, catalog: Catalog, day: tuple[datetime, datetime]
 ) -> list[Crossing]:
-    """The points of the newest day past their default threshold (`recops monitor crossings`)."""
-    key = (str(config.root), day[0], latest_start(store, "hour"))
-    now = time.monotonic()
-    with _CROSSINGS_LOCK:
-        cached = _CROSSINGS.get(key)
-    if cached is not None and now - cached[0] < CROSSINGS_TTL:
-        return cached[1]
-    found = crossings(
-        store, catalog, slo_targets(config), config.zone, start=day[0], end=day[1], granularity="day"
+    """The points of the newest day past their default threshold (`recops monitor crossings`).
+
+    Reused until the newest hour changes or ``CROSSINGS_TTL`` passes; visitors arriving
+    while it is computed wait for that one computation.
+    """
+    key = (str(config.root), day[0], latest_start(store, "hour"), int(time.monotonic() // CROSSINGS_TTL))
+    return _CROSSINGS.get(
+        key,
+        lambda: crossings(
+            store, catalog, slo_targets(config), config.zone, start=day[0], end=day[1], granularity="day"
+        ),
     )
-    with _CROSSINGS_LOCK:
-        _CROSSINGS.clear()
-        _CROSSINGS[key] = (now, found)
-    return found
 
 
 def stage_cards(
