@@ -9,11 +9,12 @@ Each alert gets *cause keys* from its subject and slice, strongest first:
 2. ``source:S``: the subject is an upstream source;
 3. ``model_version:V``: the slice is ``model_version=V``: every metric of one bad deploy;
 4. ``stage:S``: the subject is a serving stage: its latency percentiles and burn rates;
-5. ``slice:K=V``: the alert is in a slice other than a model version's: several metrics
+5. ``series:M`` (or ``series:M/subject``): the metric, in any slice: one metric moving in
+   every slice of the traffic is one problem;
+6. ``slice:K=V``: the alert is in a slice other than a model version's: several metrics
    moving in one segment at once (CTR and play rate on ``device=android_tv`` after a deploy
-   that hurt that device) are one problem;
-6. ``series:M`` (or ``series:M/subject``): the metric, in any slice: one metric moving in
-   every slice of the traffic is one problem.
+   that hurt that device) are one problem. Weakest, so that a group of one alert is named
+   after its metric, not its segment.
 
 A new alert joins an open group (firing or acknowledged) that shares any of its keys and
 whose data-time span, widened by ``proximity`` (2 hours by default) on both sides,
@@ -127,9 +128,9 @@ def cause_keys(
         keys.append(f"model_version:{slice.split('=', 1)[1]}")
     if subject and kind == "stage":
         keys.append(f"stage:{subject}")
+    keys.append(f"series:{metric}/{subject}" if subject else f"series:{metric}")
     if slice and not slice.startswith("model_version="):
         keys.append(f"slice:{slice}")
-    keys.append(f"series:{metric}/{subject}" if subject else f"series:{metric}")
     return keys
 
 

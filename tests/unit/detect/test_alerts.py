@@ -218,8 +218,8 @@ def test_cause_keys_follow_the_documented_rules() -> None:
         rules, metric="latency_p99_ms", subject="retrieval", subject_kind='stage ("" = end to end)', slice=""
     ) == ["stage:retrieval", "series:latency_p99_ms/retrieval"]
     assert cause_keys(rules, metric="ctr", subject="", subject_kind="", slice="device=android_tv") == [
-        "slice:device=android_tv",
         "series:ctr",
+        "slice:device=android_tv",
     ]
     assert subject_kind_name('stage ("" = end to end)') == "stage"
     unknown = GroupingRules(
@@ -276,7 +276,7 @@ def test_metrics_moving_in_one_segment_at_once_are_one_group(store: Store) -> No
     ctr = raise_or_update(store, sig("ctr", slice="device=android_tv", detector="cusum"))
     play = raise_or_update(store, sig("play_rate", slice="device=android_tv", at=T0 + HOUR))
     assert play.group_id == ctr.group_id
-    assert get_group(store, ctr.group_id).cause == "slice:device=android_tv"
+    assert get_group(store, ctr.group_id).cause == "series:ctr"  # named after its first metric
     elsewhere = raise_or_update(store, sig("completion_rate", slice="country=BR", at=T0 + HOUR))
     assert elsewhere.group_id != ctr.group_id
 
