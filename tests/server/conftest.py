@@ -41,7 +41,7 @@ WORLD = SimConfig(
     ],
 )
 CACHE = Path("/tmp/recops-test-worlds")
-KEY = "server-v4"
+KEY = "server-v5"
 
 
 @dataclass(frozen=True)
