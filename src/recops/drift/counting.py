@@ -6,9 +6,11 @@ each partition (``mapInArrow``), after which the partial counts are merged. Noth
 knows which engine called it, so DuckDB and Spark give the same counts (decision 0020).
 
 Numeric columns are counted by sorting: numpy's vectorized sort of a million doubles
-takes about 10 ms here, after which the count below every edge is one binary search and
-every bin's tail sum one segmented sum. That is faster than any per-value binning
-expression we measured (in SQL or numpy), and exact.
+takes about 4-5 ms here (3.8 ms in cache-sized rows), after which the count below every
+edge is one binary search and every bin's tail sum one segmented sum. That is exact and
+faster than every per-value binning we measured, in SQL and in numpy: a binary search of
+each value among 99 edges (35 ms a million), a lookup table of edge cells with one
+correction and two ``bincount`` calls (4.5 ms), ``np.partition`` at 100 ranks (33 ms).
 """
 
 from __future__ import annotations
@@ -111,18 +113,112 @@ def sorted_values(column: pa.Array | pa.ChunkedArray, *, slot: int = 0) -> tuple
     return finite, len(column) - len(finite)
 
 
-#: Counting against a known binning sorts pieces of this many values: they fit in cache,
-#: so a column sorts faster in pieces than whole (and the pieces' counts add up).
-SORT_PIECE = 131_072
+#: Counting against a known binning sorts the column as rows of this many values, all rows
+#: in one call: a row (256 KiB) fits in a core's cache, so a million values sort in 3.8 ms
+#: instead of 5.1 ms whole (4.4 ms in 128Ki-value pieces), and the rows' counts add up.
+#: Wider rows mean fewer binary searches, each a call that takes the interpreter lock.
+SORT_ROW = 32_768
+#: Counts below this probe are the -inf values (no finite double is smaller).
+_BELOW_FINITE = -np.finfo(np.float64).max
 
 
-def sorted_pieces(values: FloatArray) -> Iterator[tuple[FloatArray, int, int]]:
-    """Sort ``values`` in place a piece at a time: each piece's finite values, its rows, its missing."""
-    for start in range(0, len(values), SORT_PIECE):
-        piece = values[start : start + SORT_PIECE]
-        piece.sort()
-        finite = _finite_slice(piece)
-        yield finite, len(piece), len(piece) - len(finite)
+@dataclass
+class _SortedRows:
+    """A column copied into rows of ``SORT_ROW`` values, each sorted, with a 0 after the last row.
+
+    ``marks[r]`` are row r's counts below ``-max double``, below each edge and below +inf:
+    its finite values are ``[marks[r, 0], marks[r, -1])`` and bin j is
+    ``[marks[r, j], marks[r, j + 1])``. Padding after the column's last value is NaN.
+    """
+
+    flat: FloatArray
+    rows: FloatArray
+    marks: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, column: pa.Array | pa.ChunkedArray, edges: FloatArray) -> _SortedRows:
+        chunks = _chunks(column)
+        n = sum(len(chunk) for chunk in chunks)
+        width = min(SORT_ROW, n)
+        count = -(-n // width)
+        flat = _buffer(count * width + 1, slot=0)
+        columnar.fill_floats(chunks, flat[:n])
+        flat[n:-1] = np.nan
+        flat[-1] = 0.0  # so that every reduceat start, even one past the last row, is in range
+        rows = flat[:-1].reshape(count, width)
+        rows.sort(axis=1)  # numpy sorts each row in place, with the GIL released
+        probes = np.concatenate([[_BELOW_FINITE], edges, [math.inf]])
+        marks = np.empty((count, len(probes)), dtype=np.intp)
+        for r in range(count):
+            marks[r] = np.searchsorted(rows[r], probes, side="left")
+        return cls(flat, rows, marks)
+
+    def finite(self) -> Iterator[FloatArray]:
+        """Each row's finite values."""
+        for row, (low, high) in zip(self.rows, self.marks[:, [0, -1]].tolist(), strict=True):
+            yield row[low:high]
+
+    def extremes(self) -> tuple[float, float]:
+        """The smallest and largest finite value (NaN when there is none)."""
+        low, high = self.marks[:, 0], self.marks[:, -1]
+        filled = np.flatnonzero(high > low)
+        if not len(filled):
+            return math.nan, math.nan
+        return float(self.rows[filled, low[filled]].min()), float(self.rows[filled, high[filled] - 1].max())
+
+    def center(self, shift: float) -> None:
+        """Subtract ``shift`` from every value and set the non-finite ones to 0, so sums skip them."""
+        self.rows -= shift
+        width = self.rows.shape[1]
+        for r, (low, high) in enumerate(self.marks[:, [0, -1]].tolist()):
+            if low > 0 or high < width:
+                self.rows[r, :low] = 0.0
+                self.rows[r, high:] = 0.0
+
+    def bin_sums(self, counts: IntArray) -> FloatArray:
+        """Per bin, the sum of the centered values, from one segmented sum over every row.
+
+        A row's last bin runs on into the next row's zeros; an empty bin's segmented sum
+        is one stray value, so it is set to 0 (``counts`` holds the per-row bin counts).
+        """
+        width = self.rows.shape[1]
+        starts = self.marks[:, :-1] + (np.arange(len(self.marks)) * width)[:, None]
+        sums = np.add.reduceat(self.flat, starts.ravel()).reshape(counts.shape)
+        sums[counts == 0] = 0.0
+        return np.asarray(sums.sum(axis=0), dtype=np.float64)
+
+
+def count_numeric(
+    column: pa.Array | pa.ChunkedArray, binning: NumericBinning, *, quantiles: bool = False
+) -> tuple[NumericCounts, bytes]:
+    """Counts of an unsorted column against ``binning``, and its KLL sketch when ``quantiles``.
+
+    The counts equal ``numeric_counts`` of the sorted column: the column is sorted in
+    rows (``SORT_ROW``), each row's counts below the edges are a binary search, and the
+    sums of every bin of every row are one segmented sum.
+    """
+    if not len(column):
+        return numeric_counts(np.empty(0), binning, 0, 0), b""
+    sorted_rows = _SortedRows.of(column, binning.edges)
+    per_row: IntArray = np.diff(sorted_rows.marks, axis=1).astype(np.int64)
+    counts = per_row.sum(axis=0)
+    sketch = sketches.kll_pieces(sorted_rows.finite()) if quantiles else b""
+    minimum, maximum = sorted_rows.extremes()
+    sorted_rows.center(binning.shift)
+    sums = sorted_rows.bin_sums(per_row)
+    return (
+        NumericCounts(
+            rows=len(column),
+            missing=len(column) - int(counts.sum()),
+            counts=counts,
+            tails=_tails(counts, sums, binning),
+            sum_d=float(sums.sum()),
+            sum_d2=float(np.einsum("i,i->", sorted_rows.flat, sorted_rows.flat)),
+            minimum=minimum,
+            maximum=maximum,
+        ),
+        sketch,
+    )
 
 
 def _finite_slice(ordered: FloatArray) -> FloatArray:
@@ -187,31 +283,35 @@ def numeric_counts(
     below = np.searchsorted(sorted_finite, edges, side="left")  # values < each edge
     bounds = np.concatenate([[0], below, [n]]).astype(np.int64)
     counts: IntArray = np.diff(bounds)
-    tails: FloatArray = np.zeros(len(counts), dtype=np.float64)
     if n == 0:
-        return NumericCounts(rows=rows, missing=missing, counts=counts, tails=tails)
+        return NumericCounts(rows=rows, missing=missing, counts=counts, tails=np.zeros(len(counts)))
     minimum, maximum = float(sorted_finite[0]), float(sorted_finite[-1])
-    shift = binning.shift
     centered = sorted_finite
-    centered -= shift
+    centered -= binning.shift
     filled = counts > 0
     sums = np.zeros(len(counts), dtype=np.float64)
     sums[filled] = np.add.reduceat(centered, bounds[:-1][filled])
-    if len(edges):
-        upper = edges - shift
-        tails[:-1] = counts[:-1] * upper - sums[:-1]
-        tails[-1] = sums[-1] - counts[-1] * upper[-1]
-    np.maximum(tails, 0.0, out=tails)  # rounding can leave -1e-17 where the true value is 0
     return NumericCounts(
         rows=rows,
         missing=missing,
         counts=counts,
-        tails=tails,
+        tails=_tails(counts, sums, binning),
         sum_d=float(sums.sum()),
         sum_d2=float(np.einsum("i,i->", centered, centered)),  # np.dot: idle BLAS threads spin
         minimum=minimum,
         maximum=maximum,
     )
+
+
+def _tails(counts: IntArray, sums: FloatArray, binning: NumericBinning) -> FloatArray:
+    """Each bin's tail sum (``counts``) from its count and its sum of values minus the shift."""
+    tails: FloatArray = np.zeros(len(counts), dtype=np.float64)
+    if len(binning.edges):
+        upper = binning.edges - binning.shift
+        tails[:-1] = counts[:-1] * upper - sums[:-1]
+        tails[-1] = sums[-1] - counts[-1] * upper[-1]
+    np.maximum(tails, 0.0, out=tails)  # rounding can leave -1e-17 where the true value is 0
+    return tails
 
 
 # --- categorical -------------------------------------------------------------------------------------
@@ -362,16 +462,8 @@ def count_column(
     """Counts of one column of a window against a binning fixed beforehand."""
     if kind == NUMERIC:
         assert isinstance(binning, NumericBinning)
-        merged: NumericCounts | None = None
-        sketch = b""
-        for values, rows, missing in sorted_pieces(float_values(column)):
-            if quantiles:
-                sketch = sketches.merge_kll(sketch, sketches.kll(values))
-            counts = numeric_counts(values, binning, rows, missing)
-            merged = counts if merged is None else merged.merge(counts)
-        if merged is None:
-            merged = numeric_counts(np.empty(0), binning, len(column), len(column))
-        return ColumnCounts(name, kind, binning, merged, sketch)
+        counts, sketch = count_numeric(column, binning, quantiles=quantiles)
+        return ColumnCounts(name, kind, binning, counts, sketch)
     assert isinstance(binning, CategoricalBinning)
     return ColumnCounts(name, kind, binning, categorical_counts(value_counts(column), binning))
 

@@ -46,9 +46,15 @@ def load() -> None:
 
 def kll(values: npt.NDArray[np.float64]) -> bytes:
     """A KLL sketch of ``values`` (finite floats), serialized."""
+    return kll_pieces([values])
+
+
+def kll_pieces(pieces: Iterable[npt.NDArray[np.float64]]) -> bytes:
+    """A KLL sketch of the values of all ``pieces`` (finite floats), serialized."""
     sketch = _ds().kll_doubles_sketch(KLL_K)
-    if len(values):
-        sketch.update(np.ascontiguousarray(values, dtype=np.float64))
+    for values in pieces:
+        if len(values):
+            sketch.update(np.ascontiguousarray(values, dtype=np.float64))
     return bytes(sketch.serialize())
 
 

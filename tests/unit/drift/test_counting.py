@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from recops.drift import sketches
 from recops.drift.counting import (
+    SORT_ROW,
     Segments,
     count_column,
     count_table,
@@ -147,3 +150,47 @@ def test_sketch_binning_is_close_to_exact_and_psi_barely_moves() -> None:
         p, q, _ = ColumnPair("x", NUMERIC, binning, ref_counts.counts, cur_counts.counts).histogram()
         values_psi.append(psi.psi(p, q))
     assert values_psi[1] == pytest.approx(values_psi[0], rel=0.05)
+
+
+def test_counts_from_sorted_rows_equal_an_independent_count() -> None:
+    """Several sort rows, a partial last row, chunk boundaries inside rows, nulls, NaN and ±inf."""
+    generator = np.random.default_rng(4)
+    n = 3 * SORT_ROW + 1_234
+    values = generator.standard_t(3, n) * 5.0 + 1e6  # an offset, so the shift matters
+    values[generator.random(n) < 0.03] = np.nan
+    values[generator.random(n) < 0.01] = np.inf
+    values[generator.random(n) < 0.01] = -np.inf
+    values[: SORT_ROW // 2] = np.round(values[: SORT_ROW // 2])  # ties on the edges
+    nulls = generator.random(n) < 0.02
+    cuts = [0, 1_000, SORT_ROW + 77, 2 * SORT_ROW + 5_000, n]
+    column = pa.chunked_array([pa.array(values[a:b], mask=nulls[a:b]) for a, b in itertools.pairwise(cuts)])
+    binning = exact_binning(np.sort(np.round(generator.standard_t(3, 5_000) * 5.0) + 1e6))
+    counted = count_column("x", NUMERIC, column, binning, quantiles=True)
+    got = counted.counts
+    assert isinstance(got, NumericCounts)
+
+    finite = values[np.isfinite(values) & ~nulls]
+    edges, shift = binning.edges, binning.shift
+    index = np.searchsorted(edges, finite, side="right")  # bin j is [edges[j-1], edges[j])
+    expected = np.bincount(index, minlength=len(edges) + 1)
+    above = [edges[j] - finite[index == j] for j in range(len(edges))]  # upper edge minus each value
+    tails = [float(np.sum(gaps)) for gaps in above] + [float(np.sum(finite[index == len(edges)] - edges[-1]))]
+    assert got.rows == n and got.missing == n - len(finite)
+    assert got.counts.tolist() == expected.tolist()
+    assert got.tails == pytest.approx(tails, rel=1e-9, abs=1e-6)
+    assert got.sum_d == pytest.approx(float(np.sum(finite - shift)), rel=1e-9)
+    assert got.sum_d2 == pytest.approx(float(np.sum((finite - shift) ** 2)), rel=1e-9)
+    assert got.minimum == finite.min() and got.maximum == finite.max()
+    assert got.mean(shift) == pytest.approx(finite.mean(), rel=1e-12)
+    assert got.std() == pytest.approx(finite.std(), rel=1e-9)
+    assert sketches.kll_count(counted.quantiles) == len(finite)
+
+
+def test_counting_all_missing_and_empty_numeric_columns() -> None:
+    binning = exact_binning(np.array([1.0, 2.0, 3.0]))
+    empty = (pa.array([None, None], pa.float64()), pa.array([np.nan, np.inf]), pa.array([], pa.float64()))
+    for column in empty:
+        got = count_column("x", NUMERIC, column, binning).counts
+        assert isinstance(got, NumericCounts)
+        assert got.values == 0 and got.missing == len(column) and np.isnan(got.minimum)
+        assert not got.tails.any() and got.sum_d == 0.0 and got.sum_d2 == 0.0
