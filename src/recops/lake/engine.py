@@ -6,6 +6,8 @@ is still being written (or was abandoned by a killed process) is invisible.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,11 +26,20 @@ FROM requests AS r, UNNEST(r.candidates) AS u(c)
 """
 
 
+def spill_directory() -> Path:
+    """Where DuckDB spills what does not fit in memory: this process's folder in the system
+    temp directory (``TMPDIR``). DuckDB's own default is ``.tmp`` in the current directory,
+    which litters wherever a command happens to run."""
+    return Path(tempfile.gettempdir()) / f"recops-duckdb-{os.getpid()}"
+
+
 def new_connection(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with recops' session settings (UTC, no progress bar)."""
+    """An in-memory DuckDB connection with recops' session settings (UTC, no progress bar,
+    spilling to :func:`spill_directory`)."""
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute(f"SET temp_directory = '{str(spill_directory()).replace(chr(39), chr(39) * 2)}'")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:

@@ -73,3 +73,15 @@ def test_timeout_interrupts(con) -> None:  # type: ignore[no-untyped-def]
 def test_bad_sql_is_bad_input(con) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidInput, match="SQL error"):
         run_sql(con, "SELEC 1", max_rows=10, timeout_seconds=5)
+
+
+def test_duckdb_spills_to_the_system_temp_directory_not_the_current_one() -> None:
+    import tempfile
+
+    from recops.lake.engine import new_connection, spill_directory
+
+    con = new_connection()
+    row = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    con.close()
+    assert row is not None and row[0] == str(spill_directory())
+    assert spill_directory().parent == Path(tempfile.gettempdir())
