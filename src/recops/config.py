@@ -199,6 +199,27 @@ class Config:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def summary(self) -> dict[str, Any]:
+        """What `recops config validate` shows; the store URL without password or query."""
+        return {
+            "timezone": self.timezone,
+            "store_url": safe_store_url(self.store_url),
+            "data_dir": str(self.data_dir),
+            "feature_groups": {g.name: g.ttl_hours for g in self.feature_groups.values()},
+            "sources": {s.name: s.schedule for s in self.sources.values()},
+        }
+
+
+def safe_store_url(url: str) -> str:
+    """A store URL fit to show: no password, no query (which may carry credentials too)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).set(query={}).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a valid SQLAlchemy URL)"
+
 
 class _Reader:
     """Pulls typed values out of the parsed TOML, naming key and file on error."""

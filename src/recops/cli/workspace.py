@@ -57,15 +57,7 @@ def validate(
     """Check a config file without running anything; errors name the key and the file."""
     target = path if path is not None else find_root(workspace) / CONFIG_FILE
     cfg = load_config(target)
-    summary = {
-        "config": str(cfg.path),
-        "valid": True,
-        "timezone": cfg.timezone,
-        "store_url": cfg.store_url,
-        "data_dir": str(cfg.data_dir),
-        "feature_groups": {g.name: g.ttl_hours for g in cfg.feature_groups.values()},
-        "sources": {s.name: s.schedule for s in cfg.sources.values()},
-    }
+    summary = {"config": str(cfg.path), "valid": True, **cfg.summary()}
     if json:
         print_json(summary)
         return

@@ -129,14 +129,6 @@ class Body:
     label: str
 
 
-def ingest_body(lake: Lake, kind_name: str, path: Path, *, label: str, origin: str = "http") -> IngestReport:
-    """Ingest one spooled body as one atomic batch (see :func:`ingest_bodies`)."""
-    (result,) = ingest_bodies(lake, kind_name, [Body(path, label)], origin=origin)
-    if isinstance(result, InvalidInput):
-        raise result
-    return result
-
-
 def ingest_bodies(
     lake: Lake, kind_name: str, bodies: Sequence[Body], *, origin: str = "http"
 ) -> list[IngestReport | InvalidInput]:
@@ -366,8 +358,7 @@ class _Batch:
         """Each staged source's part of a committed batch, with its refused records."""
         n = len(self.sources)
         split = self.split
-        if split is None:  # nothing was staged
-            return [IngestReport(self.kind.name, batches=list(report.batches)) for _ in range(n)]
+        assert split is not None, "shares of a batch that staged nothing"
         count = {name: np.bincount(ids, minlength=n) for name, ids in split.counted().items()}
         refused_src = split.refused.column("_src").to_numpy()
         shares = []

@@ -244,7 +244,15 @@ class Series:
 
     def since(self, start: datetime) -> Series:
         """The windows starting at or after ``start``."""
-        i = bisect.bisect_left(self.starts, micros(start))
+        return self._from(bisect.bisect_left(self.starts, micros(start)))
+
+    def last(self, span: timedelta) -> Series:
+        """The windows whose data time (end) is within ``span`` of the newest one's."""
+        if not self.ends:
+            return self
+        return self._from(bisect.bisect_right(self.ends, self.ends[-1] - span // MICROSECOND))
+
+    def _from(self, i: int) -> Series:
         return Series(
             self.metric,
             self.subject,
@@ -258,13 +266,6 @@ class Series:
             self.denominators[i:],
             self.n[i:],
         )
-
-    def last(self, span: timedelta) -> Series:
-        """The windows whose data time (end) is within ``span`` of the newest one's."""
-        if not self.ends:
-            return self
-        i = bisect.bisect_right(self.ends, self.ends[-1] - span // MICROSECOND)
-        return self.since(moment(self.starts[i])) if i < len(self.starts) else self
 
     def points(self) -> list[SeriesPoint]:
         return [
