@@ -21,6 +21,11 @@ and reports seconds, peak RSS and the ratio to the floor.
     .venv/bin/python bench/monitor_day.py                 # 2M requests
     .venv/bin/python bench/monitor_day.py --requests 20000000
     .venv/bin/python bench/monitor_day.py --requests 200000 --json   # a quick look
+    .venv/bin/python bench/monitor_day.py --requests 20000000 --by-family  # whose peak is it?
+
+With ``--by-family`` each family also runs alone, as its own process on its own fresh
+copy of the store, so the peak memory of each is known (the whole run's peak is the
+largest of them plus what the runner holds).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _measure import timed
+
+from recops.catalog.definitions import FAMILIES
 
 PYTHON = Path(sys.executable)
 CACHE = Path.home() / ".cache" / "recops-bench" / "monitor_day"
@@ -120,6 +127,7 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=PER_WORLD, help="requests in the day (default 2M)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--by-family", action="store_true", help="also run each family alone (peak memory)")
     args = parser.parse_args()
     folder = CACHE / str(args.requests)
     workspace = build(args.requests, folder)
@@ -148,6 +156,8 @@ def main() -> None:
         "ratio_to_floor_read": run["seconds"] / floor_read,
         "target_seconds": 60,
     }
+    if args.by_family:
+        results["families"] = {name: run_family(workspace, folder, name) for name in FAMILIES}
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -164,6 +174,16 @@ def main() -> None:
         f"{name} {t:.1f}" for name, t in sorted(report.get("family_seconds", {}).items(), key=lambda x: -x[1])
     )
     print(f"  seconds by family: {spent}")
+    for name, alone in results.get("families", {}).items():
+        print(f"  {name} alone: {alone['process_seconds']:.1f} s process, {alone['peak_mib']:.0f} MiB")
+
+
+def run_family(workspace: Path, folder: Path, family: str) -> dict[str, float]:
+    """One family alone, as a whole process on a fresh copy of the store."""
+    run_ws = fresh_copy(workspace, folder / "run")
+    command = ["monitor", "run", "--no-detect", "--family", family, "--json", "-w", str(run_ws)]
+    run = timed([str(PYTHON), "-m", "recops.cli", *command])
+    return {"process_seconds": run["seconds"], "peak_mib": run["peak_mib"]}
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Every error names the key and the file, and unknown keys are refused (a typo suc
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,9 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from recops.errors import ConfigError
 
 CONFIG_FILE = "recops.toml"
+#: DuckDB's memory limit for monitor runs: past it, group-bys, joins and sorts spill to disk.
+DEFAULT_MONITOR_MEMORY = "4GB"
 
 DEFAULT_CONFIG = """\
-# recops workspace settings. Every key is documented in docs/reference/config.md.
+# recops workspace settings; each key is explained where it is set. docs/deploy.md covers
+# the settings that matter in production (store, scheduler, retention, memory).
 
 [workspace]
 # Where the lake (Parquet) lives, relative to this file.
@@ -59,6 +63,9 @@ label_window_hours = 24
 drift_reference_days = 7
 # Declarative data-quality checks (YAML), relative to this file.
 checks = "checks.yaml"
+# Memory DuckDB may use for a monitor run before it spills to disk (a bigger day then
+# takes longer, not more memory); DuckDB units: "4GB", "512MiB".
+memory_limit = "4GB"
 
 [detection]
 # `recops monitor run` runs the detectors after computing the windows.
@@ -126,6 +133,7 @@ class MonitorsConfig:
     label_window_hours: float = 24.0
     drift_reference_days: int = 7
     checks: str = "checks.yaml"
+    memory_limit: str = DEFAULT_MONITOR_MEMORY
 
 
 @dataclass(frozen=True)
@@ -351,7 +359,14 @@ def parse_config(text: str, path: Path) -> Config:
 
 
 def _monitors(r: _Reader, data: dict[str, Any]) -> MonitorsConfig:
-    allowed = {"engine", "context_keys", "label_window_hours", "drift_reference_days", "checks"}
+    allowed = {
+        "engine",
+        "context_keys",
+        "label_window_hours",
+        "drift_reference_days",
+        "checks",
+        "memory_limit",
+    }
     mon = r.table(data, "monitors", allowed)
     engine = r.string(mon, "monitors.engine", "duckdb")
     if engine not in ("duckdb", "spark"):
@@ -368,7 +383,16 @@ def _monitors(r: _Reader, data: dict[str, Any]) -> MonitorsConfig:
         label_window_hours=label_hours,
         drift_reference_days=r.integer(mon, "monitors.drift_reference_days", 7, minimum=1),
         checks=r.string(mon, "monitors.checks", "checks.yaml"),
+        memory_limit=_memory(r, mon),
     )
+
+
+def _memory(r: _Reader, mon: dict[str, Any]) -> str:
+    """``monitors.memory_limit``: DuckDB's memory limit for monitor runs, such as ``4GB``."""
+    value = r.string(mon, "monitors.memory_limit", DEFAULT_MONITOR_MEMORY)
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", value):
+        raise r.error("monitors.memory_limit", f"must be a size such as '4GB' or '512MiB', got {value!r}")
+    return value
 
 
 def _server(r: _Reader, data: dict[str, Any]) -> ServerConfig:

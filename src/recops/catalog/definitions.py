@@ -49,7 +49,7 @@ _NAME_MAX = 100  # metric_points.metric is String(100)
 _REQUIRED = ("name", "family", "title", "unit", "direction", "expression", "why")
 _OPTIONAL = ("subject", "slices", "granularities", "threshold", "threshold_reason", "slo", "owner", "labels")
 _KEYS = _REQUIRED + _OPTIONAL
-_THRESHOLD_KEYS = ("kind", "value", "baseline", "min_z", "min_n")
+_THRESHOLD_KEYS = ("kind", "value", "baseline", "min_z", "min_n", "quantile", "evidence")
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,18 @@ class Threshold:
         baseline: relative kinds only: ``same_weekday_4w`` (the median of the same window
             on the same weekday in each of the 4 previous weeks) or ``trailing_7d`` (the
             pooled value of the 7 days before the window).
-        min_z: relative kinds only: the fewest standard errors a move must measure.
+        min_z: relative kinds, and static kinds with ``evidence``: the fewest standard
+            errors a move must measure.
         min_n: any kind: windows with fewer observations (the point's ``n``) are not
             judged, e.g. a p99 of 40 requests is one request's latency.
+        quantile, evidence: static kinds on a quantile only (a p99 against its SLO). A
+            window's sample quantile passes the level now and then by chance (the p99 of
+            2,000 requests is the 20th slowest), so the crossing must also be borne out by
+            the counts: ``evidence`` names the metric whose numerator counts the window's
+            observations past the level and whose denominator counts them all (same
+            subject, slice and window), and that share must exceed what the quantile
+            allows (``1 - quantile`` above the level, ``quantile`` below it) by ``min_z``
+            binomial standard errors, widened by the evidence series' own dispersion.
     """
 
     kind: str
@@ -76,6 +85,14 @@ class Threshold:
     baseline: str | None = None
     min_z: float | None = None
     min_n: int | None = None
+    quantile: float | None = None
+    evidence: str | None = None
+
+    @property
+    def allowed_share(self) -> float:
+        """The share of observations past the level a quantile at the level allows."""
+        assert self.quantile is not None
+        return 1.0 - self.quantile if self.kind == "above" else self.quantile
 
     @property
     def relative(self) -> bool:
@@ -89,6 +106,8 @@ class Threshold:
                 text = f"{self.value:g}"
             else:
                 text = f"slo {slo}" + (f" ({level:g})" if level is not None else "")
+            if self.evidence is not None:
+                text += f" and {self.evidence} past {self.allowed_share:g} (z ≥ {self.min_z:g})"
             return f"{self.kind} {text}{at_least}"
         sign = "-" if self.kind == "relative_drop" else "+"
         return f"{sign}{(self.value or 0) * 100:g}% vs {self.baseline} (z ≥ {self.min_z:g}{at_least})"
@@ -100,6 +119,8 @@ class Threshold:
             out["min_z"] = self.min_z
         if self.min_n is not None:
             out["min_n"] = self.min_n
+        if self.evidence is not None:
+            out.update(quantile=self.quantile, evidence=self.evidence, min_z=self.min_z)
         return out
 
 
@@ -196,6 +217,13 @@ class Catalog:
             if definition.name in self._by_name:
                 raise InvalidInput(f"metric {definition.name!r} is defined twice")
             self._by_name[definition.name] = definition
+        for definition in self._by_name.values():
+            evidence = definition.threshold.evidence if definition.threshold else None
+            if evidence is not None and evidence not in self._by_name:
+                raise InvalidInput(
+                    f"metric {definition.name!r}: threshold.evidence names {evidence!r}, "
+                    "which is not in the catalog"
+                )
 
     def get(self, name: str) -> MetricDefinition:
         """The definition called ``name``.
@@ -456,14 +484,17 @@ def _threshold(entry: _Entry, raw: Any, slo: str | None) -> Threshold | None:
         if isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 1:
             raise entry.error("threshold.min_n", f"must be a whole number of at least 1, got {min_n!r}")
     if kind in STATIC_KINDS:
-        for key in ("baseline", "min_z"):
-            if key in raw:
-                raise entry.error(f"threshold.{key}", f"applies to relative thresholds only, not {kind!r}")
+        if "baseline" in raw:
+            raise entry.error("threshold.baseline", f"applies to relative thresholds only, not {kind!r}")
+        evidence = _evidence(entry, raw)
         if value == SLO_VALUE:
             if slo is None:
                 raise entry.error("threshold.value", "is 'slo' but the metric names no slo key")
-            return Threshold(kind, None, min_n=min_n)
-        return Threshold(kind, _number(entry, "threshold.value", value), min_n=min_n)
+            return Threshold(kind, None, min_n=min_n, **evidence)
+        return Threshold(kind, _number(entry, "threshold.value", value), min_n=min_n, **evidence)
+    for key in ("quantile", "evidence"):
+        if key in raw:
+            raise entry.error(f"threshold.{key}", f"applies to static thresholds only, not {kind!r}")
     change = _number(entry, "threshold.value", value)
     if change <= 0 or (kind == "relative_drop" and change >= 1):
         bound = "in (0, 1)" if kind == "relative_drop" else "positive"
@@ -475,6 +506,29 @@ def _threshold(entry: _Entry, raw: Any, slo: str | None) -> Threshold | None:
     if min_z < 0:
         raise entry.error("threshold.min_z", "must not be negative")
     return Threshold(kind, change, baseline, min_z, min_n)
+
+
+def _evidence(entry: _Entry, raw: dict[str, Any]) -> dict[str, Any]:
+    """A static threshold's ``quantile``, ``evidence`` and ``min_z`` (all or none)."""
+    if "evidence" not in raw:
+        for key in ("quantile", "min_z"):
+            if key in raw:
+                raise entry.error(
+                    f"threshold.{key}", "applies to relative thresholds, or to a static one with 'evidence'"
+                )
+        return {}
+    evidence = raw["evidence"]
+    if not isinstance(evidence, str) or not _NAME.match(evidence):
+        raise entry.error("threshold.evidence", f"must be a metric name, got {evidence!r}")
+    if "quantile" not in raw:
+        raise entry.error("threshold.quantile", "is required with 'evidence' (0.99 for a p99)")
+    quantile = _number(entry, "threshold.quantile", raw["quantile"])
+    if not 0.0 < quantile < 1.0:
+        raise entry.error("threshold.quantile", f"must lie in (0, 1), got {quantile:g}")
+    min_z = _number(entry, "threshold.min_z", raw.get("min_z", DEFAULT_MIN_Z))
+    if min_z < 0:
+        raise entry.error("threshold.min_z", "must not be negative")
+    return {"quantile": quantile, "evidence": evidence, "min_z": min_z}
 
 
 def _number(entry: _Entry, key: str, value: Any) -> float:

@@ -81,7 +81,7 @@ def run(
         lo = parse_local_time(start, zone) if start else None
         hi = parse_local_time(end, zone) if end else None
         chosen = engine or ws.config.monitors.engine
-        opened = open_engine(chosen, ws.lake)
+        opened = open_engine(chosen, ws.lake, memory_limit=ws.config.monitors.memory_limit)
         try:
             with _Bar(enabled=not json) as bar:
                 report = run_monitors(

@@ -12,7 +12,7 @@ threshold is judged without any detection config:
 | ``relative_drop``/``_rise`` | ``seasonal`` (same hour of week) | each catalog size | page or ticket | — |
 | ``relative_drop``/``_rise`` | ``cusum`` on the residual, same minimum shift | hour | page or ticket | — |
 | a count with no threshold | ``seasonal``, drops only | hour | ticket | — |
-| the p95 latency, per stage | ``seasonal``, rises of 25%+, n ≥ 400 | hour | ticket | — |
+| ``relative_*`` on what is not a ratio (the p95 latency, per stage) | ``seasonal`` only | hour | ticket | — |
 | a threshold on a bad side | ``trend`` (Theil–Sen, forecast), all traffic | day | ticket | — |
 | the drift ratio | ``drift_persistence`` | day | ticket | — |
 
@@ -47,12 +47,6 @@ from recops.monitors.families.latency import DEFAULT_ERROR_RATE, DEFAULT_LATENCY
 PAGE_FAMILIES = frozenset({"arrival", "freshness", "latency"})
 PAGE_METRICS = frozenset({"error_rate", "fallback_rate", "empty_slate_rate"})
 SERVING = "serving"
-#: Latency regressions are judged on the p95: at n = 400 a window's p95 rests on 20
-#: requests beyond it, while a p99 rests on a handful and follows single slow outliers
-#: (GC pauses, cold caches) that real tails are full of.
-LATENCY_REGRESSION_METRIC = "latency_p95_ms"
-LATENCY_REGRESSION = 0.25
-LATENCY_REGRESSION_MIN_N = 400
 
 
 @dataclass(frozen=True)
@@ -151,9 +145,33 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             )
         )
         return specs
+    if threshold is not None and threshold.relative and definition.unit != "ratio":
+        if "hour" not in sizes:
+            return specs
+        # Not a rate (the latency p95): one seasonal detector on hours, the threshold's
+        # minimum count; no CUSUM or trend, whose residuals assume a rate's noise.
+        params: dict[str, Any] = {
+            "direction": "down_is_bad" if threshold.kind == "relative_drop" else "up_is_bad",
+            "baseline": seasonal_baseline,
+            "min_relative_change": threshold.value,
+        }
+        if threshold.min_n is not None:
+            params["min_n"] = threshold.min_n
+        move = "regression" if params["direction"] == "up_is_bad" else "drop"
+        specs.append(
+            DetectorSpec(
+                "seasonal",
+                params,
+                "hour",
+                alarm="ticket",
+                reason=f"a {move} of {threshold.value:.0%} or more against its usual hour of the week "
+                f"(the catalog's {threshold.kind}), before it burns an SLO budget",
+            )
+        )
+        return specs
     if threshold is not None and not threshold.relative and threshold.value is not None:
         level = _level(definition, config)
-        params: dict[str, Any] = {"level": level, "kind": threshold.kind}
+        params = {"level": level, "kind": threshold.kind}
         if threshold.min_n is not None:
             params["min_n"] = threshold.min_n
         specs.extend(
@@ -207,22 +225,6 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
                 alarm="ticket",
                 reason="a volume with no fixed level: a drop against the same hour of the week, "
                 "beyond Poisson noise",
-            )
-        )
-    if definition.name == LATENCY_REGRESSION_METRIC and "hour" in sizes:
-        specs.append(
-            DetectorSpec(
-                "seasonal",
-                {
-                    "direction": "up_is_bad",
-                    "baseline": seasonal_baseline,
-                    "min_relative_change": LATENCY_REGRESSION,
-                    "min_n": LATENCY_REGRESSION_MIN_N,
-                },
-                "hour",
-                alarm="ticket",
-                reason=f"a regression of the p95 (end to end or of a stage) by {LATENCY_REGRESSION:.0%} or "
-                "more against its usual hour of the week, before it burns the SLO budget",
             )
         )
     trend = _trend_params(definition, config)

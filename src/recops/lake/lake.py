@@ -30,9 +30,11 @@ class Lake:
         self.catalog = Catalog(store, data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
 
-    def connect(self, *, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    def connect(
+        self, *, threads: int | None = None, memory_limit: str | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with a view per record kind over the committed files."""
-        con = new_connection(threads=threads)
+        con = new_connection(threads=threads, memory_limit=memory_limit)
         create_views(con, self.catalog)
         return con
 

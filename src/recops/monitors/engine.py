@@ -92,9 +92,11 @@ def candidates_of(requests: ir.Table) -> ir.Table:
     )
 
 
-def duckdb_engine(lake: Lake, *, threads: int | None = None) -> MonitorEngine:
+def duckdb_engine(
+    lake: Lake, *, threads: int | None = None, memory_limit: str | None = None
+) -> MonitorEngine:
     """Monitors on DuckDB over the lake's committed files (the default engine)."""
-    con = lake.connect(threads=threads)
+    con = lake.connect(threads=threads, memory_limit=memory_limit)
     backend = ibis.duckdb.from_connection(con)
     tables = {name: backend.table(name) for name in KINDS}
     tables["candidates"] = candidates_of(tables["requests"])
@@ -144,10 +146,12 @@ def _spark_schema(schema: pa.Schema) -> Any:
     return from_arrow_schema(schema)
 
 
-def open_engine(name: str, lake: Lake, **kwargs: Any) -> MonitorEngine:
-    """The engine called ``name`` (``duckdb`` or ``spark``) over ``lake``."""
+def open_engine(name: str, lake: Lake, *, memory_limit: str | None = None) -> MonitorEngine:
+    """The engine called ``name`` (``duckdb`` or ``spark``) over ``lake``.
+
+    ``memory_limit`` bounds DuckDB (Spark's memory is its session's configuration)."""
     if name == "duckdb":
-        return duckdb_engine(lake, **kwargs)
+        return duckdb_engine(lake, memory_limit=memory_limit)
     if name == "spark":
-        return spark_engine(lake, **kwargs)
+        return spark_engine(lake)
     raise InvalidInput(f"unknown monitor engine {name!r}; expected one of {', '.join(ENGINES)}")

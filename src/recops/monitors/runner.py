@@ -96,7 +96,7 @@ def run_monitors(
     """
     t0 = time.perf_counter()
     own = engine is None
-    engine = engine or open_engine(config.monitors.engine, lake)
+    engine = engine or open_engine(config.monitors.engine, lake, memory_limit=config.monitors.memory_limit)
     report = RunReport(engine.name)
     try:
         chosen = _choose(only)

@@ -15,6 +15,14 @@ points, trends) build on the same series. Rules, per point:
   further than a thick one, times the square root of the series' dispersion measured on
   its own last four weeks (:func:`dispersion`), since real rates vary more than a
   binomial: clustered units, week-to-week swings;
+* a relative threshold on a series that is not a rate (no denominator: a latency
+  percentile): the baseline is the median of the baseline windows and the standard
+  error is the series' own week-over-week spread on the log scale (:func:`log_z`);
+* ``above`` / ``below`` with ``evidence`` (a quantile against its SLO): the value passes
+  the level *and* the evidence point of the same subject, slice and window (its
+  numerator counts the observations past the level) shows a share past the level at
+  least ``min_z`` binomial standard errors beyond what the quantile allows
+  (:func:`share_z`), divided by the square root of the evidence series' dispersion;
 * only the window sizes the catalog lists for the metric are judged;
 * ``min_n``: points with fewer observations are not judged.
 """
@@ -24,7 +32,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +49,10 @@ DISPERSION_WEEKS = 4
 MIN_PAIRS = 10
 #: Fewest expected events (and non-events) on each side of a pair for the chi-square to hold.
 MIN_EXPECTED = 5.0
+#: The share of a series' week-over-week log moves its noise scale is read at, and the
+#: standard normal quantile of that share (two-sided): see :func:`log_z`.
+TAIL_SHARE = 0.95
+TAIL_Z = 1.959963984540054
 #: The median of a chi-square with one degree of freedom.
 CHI2_1_MEDIAN = 0.454936423119572
 
@@ -87,16 +99,32 @@ def crossings(
         if definition.threshold is None:
             continue
         history = start - 5 * WEEK if start is not None and definition.threshold.relative else start
-        table = read_series(store, name, granularity=granularity, start=history, end=end)
-        series: dict[tuple[str, str, str], dict[datetime, dict[str, Any]]] = defaultdict(dict)
         sizes = {_size_name(g) for g in definition.granularities}
-        for row in table.to_pylist():
-            if _size_name(row["granularity"]) not in sizes:
-                continue  # the catalog judges this metric on other window sizes
-            series[(row["subject"], row["slice"], row["granularity"])][row["window_start"]] = row
-        for points in series.values():
-            found.extend(_judge(definition, points, slo, zone, start))
+        evidence = definition.threshold.evidence
+        proof: dict[tuple[str, str, str], dict[datetime, dict[str, Any]]] = {}
+        if evidence is not None:  # its dispersion is measured on its 4 weeks before the first window
+            since = start - 5 * WEEK if start is not None else None
+            proof = _series_by_key(store, evidence, sizes, granularity, since, end)
+        for key, points in _series_by_key(store, name, sizes, granularity, history, end).items():
+            proved = proof.get(key, {}) if evidence is not None else None
+            found.extend(_judge(definition, points, slo, zone, start, proved))
     return sorted(found, key=lambda c: (c.window_start, c.metric, c.subject, c.slice))
+
+
+def _series_by_key(
+    store: Store,
+    metric: str,
+    sizes: set[str],
+    granularity: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[tuple[str, str, str], dict[datetime, dict[str, Any]]]:
+    """(subject, slice, granularity) → window start → point, for the window sizes judged."""
+    series: dict[tuple[str, str, str], dict[datetime, dict[str, Any]]] = defaultdict(dict)
+    for row in read_series(store, metric, granularity=granularity, start=start, end=end).to_pylist():
+        if _size_name(row["granularity"]) in sizes:  # else the catalog judges it on other sizes
+            series[(row["subject"], row["slice"], row["granularity"])][row["window_start"]] = row
+    return series
 
 
 def _size_name(granularity: str) -> str:
@@ -110,7 +138,10 @@ def _judge(
     slo: dict[str, float],
     zone: ZoneInfo,
     start: datetime | None,
+    evidence: dict[datetime, dict[str, Any]] | None = None,
 ) -> Iterable[Crossing]:
+    """The crossings of one series (``evidence``: the evidence series of the same subject,
+    slice and granularity, when the threshold asks for one)."""
     threshold = definition.threshold
     assert threshold is not None
     level = definition.threshold_value(slo) if not threshold.relative else threshold.value
@@ -133,8 +164,14 @@ def _judge(
         )
         if not threshold.relative:
             assert level is not None
-            if (threshold.kind == "above" and value > level) or (threshold.kind == "below" and value < level):
+            if value <= level if threshold.kind == "above" else value >= level:
+                continue
+            if evidence is None:
                 yield Crossing(**base)
+                continue
+            z = _evidence_z(threshold.allowed_share, evidence, at, zone)
+            if z is not None and z >= (threshold.min_z or 0.0):
+                yield Crossing(**base, baseline=threshold.allowed_share, z=z)
             continue
         judged = _relative(
             threshold.kind,
@@ -164,7 +201,8 @@ def _relative(
     prior = _baseline_windows(baseline_kind, at, points, zone)
     if prior is None:
         return None
-    if baseline_kind == "trailing_7d":
+    rate = row["denominator"] is not None
+    if baseline_kind == "trailing_7d" and rate:
         base = sum(p["numerator"] or 0.0 for p in prior) / sum(p["denominator"] or 0.0 for p in prior)
         base_den = sum(p["denominator"] or 0.0 for p in prior)
     else:
@@ -176,6 +214,9 @@ def _relative(
         return None
     if kind == "relative_rise" and moved < change:
         return None
+    if not rate:  # a latency, a count: no binomial error, the series' own spread instead
+        z = log_z(value, base, len(prior), points, at, zone)
+        return (base, z) if z is not None and abs(z) >= min_z else None
     z = rate_z(value, row["denominator"] or 0.0, base, base_den)
     if z is None or abs(z) < min_z:
         return None
@@ -185,6 +226,75 @@ def _relative(
     if abs(z) < min_z:
         return None
     return base, z
+
+
+def log_z(
+    value: float, base: float, k: int, points: dict[datetime, dict[str, Any]], at: datetime, zone: ZoneInfo
+) -> float | None:
+    """How many standard errors a positive value sits from ``base``, the median of ``k``
+    baseline windows, on the log scale, for a series that is not a rate (a latency).
+
+    The noise is the series' own: ``d`` is the log ratio of each window of the
+    :data:`DISPERSION_WEEKS` weeks before ``at`` to the same local window a week before it
+    (which removes the daily and weekly cycle). Its scale is read off the tail, not the
+    middle: 95% of the absolute deviations of ``d`` from its median lie within ``1.96 s``
+    (``s`` the standard deviation if ``d`` were normal), and a window's log noise is
+    ``sigma = s / sqrt(2)``. Latency percentiles move with heavy tails (the p95 of 500
+    requests follows a dozen fallbacks of one user), where a MAD would take the calm
+    middle for the scale; the 95th percentile ignores the pairs an earlier incident makes
+    as long as they are under 5% of them. The move ``log(value / base)`` has the standard
+    error ``sigma sqrt(1 + pi / (2 k))`` (the median of ``k`` windows has about
+    ``pi / (2 k)`` times a window's variance).
+
+    Returns:
+        z, or None when a side is not positive or fewer than :data:`MIN_PAIRS` pairs exist.
+    """
+    if value <= 0.0 or base <= 0.0 or k < 1:
+        return None
+    logs: list[float] = []
+    for point, earlier in _week_pairs(points, at, zone):
+        v1, v2 = point["value"], earlier["value"]
+        if v1 is not None and v2 is not None and v1 > 0 and v2 > 0:
+            logs.append(math.log(v1 / v2))
+    if len(logs) < MIN_PAIRS:
+        return None
+    center = statistics.median(logs)
+    deviations = sorted(abs(d - center) for d in logs)
+    sigma = deviations[math.ceil(TAIL_SHARE * len(deviations)) - 1] / TAIL_Z / math.sqrt(2.0)
+    moved = math.log(value / base)
+    if sigma <= 0.0:
+        return 0.0 if moved == 0.0 else math.copysign(math.inf, moved)
+    return moved / (sigma * math.sqrt(1.0 + math.pi / (2 * k)))
+
+
+def _evidence_z(
+    allowed: float, evidence: dict[datetime, dict[str, Any]], at: datetime, zone: ZoneInfo
+) -> float | None:
+    """How far the window's share past the level is beyond ``allowed``, in standard errors
+    widened by the evidence series' dispersion (None: no evidence point for the window)."""
+    point = evidence.get(at)
+    if point is None:
+        return None
+    z = share_z(*_counts(point), allowed)
+    if z is None:
+        return None
+    return z / math.sqrt(dispersion(evidence, at, zone))
+
+
+def share_z(past: float, total: float, allowed: float) -> float | None:
+    """How many binomial standard errors the share ``past / total`` lies above ``allowed``.
+
+    A quantile ``q`` of the observations passes a level exactly when more than ``1 - q``
+    of them lie past it; under "the true quantile sits at the level" the count past it is
+    binomial with that share, so ``z = (past - total * allowed) / sqrt(total * allowed *
+    (1 - allowed))`` (the one-sample test of a proportion).
+
+    Returns:
+        z, or None when there are no observations or the counts are not a share.
+    """
+    if total <= 0 or not 0 <= past <= total or not 0.0 < allowed < 1.0:
+        return None
+    return (past - total * allowed) / math.sqrt(total * allowed * (1.0 - allowed))
 
 
 def _baseline_windows(
@@ -250,12 +360,7 @@ def dispersion(points: dict[datetime, dict[str, Any]], at: datetime, zone: ZoneI
     fewer than :data:`MIN_PAIRS` pairs left the dispersion is 1.
     """
     ratios: list[float] = []
-    for t, point in points.items():
-        if not at - DISPERSION_WEEKS * WEEK <= t < at:
-            continue
-        earlier = points.get(_same_time_weeks_before(t, 1, zone))
-        if earlier is None:
-            continue
+    for point, earlier in _week_pairs(points, at, zone):
         (x1, n1), (x2, n2) = _counts(point), _counts(earlier)
         if n1 <= 0 or n2 <= 0 or not (0 <= x1 <= n1 and 0 <= x2 <= n2):
             continue
@@ -267,6 +372,18 @@ def dispersion(points: dict[datetime, dict[str, Any]], at: datetime, zone: ZoneI
     if len(ratios) < MIN_PAIRS:
         return 1.0
     return max(1.0, statistics.median(ratios) / CHI2_1_MEDIAN)
+
+
+def _week_pairs(
+    points: dict[datetime, dict[str, Any]], at: datetime, zone: ZoneInfo
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every window of the :data:`DISPERSION_WEEKS` weeks before ``at`` with the same local
+    window a week before it, when both are stored (the daily and weekly cycle removed)."""
+    for t, point in points.items():
+        if at - DISPERSION_WEEKS * WEEK <= t < at:
+            earlier = points.get(_same_time_weeks_before(t, 1, zone))
+            if earlier is not None:
+                yield point, earlier
 
 
 def _counts(point: dict[str, Any]) -> tuple[float, float]:

@@ -78,7 +78,9 @@ def test_every_builtin_field_is_valid() -> None:
             value = d.threshold_value(slo_targets)
             assert value is not None
             if d.threshold.relative:
-                assert d.unit == "ratio", f"{d.name}: relative thresholds need a numerator/denominator"
+                # a rate's move is judged by its numerator/denominator, a latency's by its log
+                # spread (monitors.thresholds.log_z): no other unit has a noise model yet
+                assert d.unit in ("ratio", "ms"), f"{d.name}: no noise model for a relative {d.unit}"
                 assert d.threshold.baseline and d.threshold.min_z
         if d.slo is not None:
             assert d.slo in slo_targets, f"{d.name}: [slo] {d.slo} is not in the default config"
@@ -229,6 +231,14 @@ NEW += "  expression: SELECT 1 FROM requests\n  why: Because.\n"
         (NEW + "  threshold: {kind: above, value: slo}\n", "my_metric.threshold.value", "names no slo"),
         (NEW + "  threshold: {kind: above, value: 1, min_z: 3}\n", "my_metric.threshold.min_z", "relative"),
         (NEW + "  threshold: {kind: relative_drop, value: 1.5}\n", "my_metric.threshold.value", "in (0, 1)"),
+        (NEW + "  threshold: {kind: above, value: 1, evidence: requests}\n", "my_metric.threshold.quantile",
+         "required"),
+        (NEW + "  threshold: {kind: above, value: 1, evidence: requests, quantile: 99}\n",
+         "my_metric.threshold.quantile", "(0, 1)"),
+        (NEW + "  threshold: {kind: above, value: 1, evidence: Bad-Share, quantile: 0.99}\n",
+         "my_metric.threshold.evidence", "metric name"),
+        (NEW + "  threshold: {kind: relative_rise, value: 1, quantile: 0.99}\n",
+         "my_metric.threshold.quantile", "static"),
         (NEW + "  threshold: {kind: relative_rise, value: 1, baseline: last_week}\n",
          "my_metric.threshold.baseline", "same_weekday_4w"),
         (NEW + "  threshold: {kind: relative_rise, value: 1, window: 7}\n", "my_metric.threshold.window",
@@ -277,6 +287,13 @@ def test_catalog_refuses_duplicates() -> None:
         Catalog([ctr, ctr])
 
 
+def test_catalog_refuses_evidence_it_does_not_hold() -> None:
+    p99 = load_catalog(None).get("latency_p99_ms")
+    assert p99.threshold is not None and p99.threshold.evidence == "latency_slo_bad_share"
+    with pytest.raises(InvalidInput, match="'latency_slo_bad_share', which is not in the catalog"):
+        Catalog([p99])
+
+
 # ─── CLI ──────────────────────────────────────────────────────────────────────────────
 
 runner = CliRunner()
@@ -315,7 +332,15 @@ def test_cli_list_json_outside_a_workspace(outside: Path) -> None:
     }
     p99 = next(r for r in rows if r["name"] == "latency_p99_ms")
     assert (
-        p99["threshold"] == {"kind": "above", "value": "slo", "min_n": 1000}
+        p99["threshold"]
+        == {
+            "kind": "above",
+            "value": "slo",
+            "min_n": 1000,
+            "quantile": 0.99,
+            "evidence": "latency_slo_bad_share",
+            "min_z": 4.0,
+        }
         and p99["slo"] == "latency_p99_ms"
     )
     assert set(ctr) >= {"name", "family", "unit", "direction", "expression", "slices", "slo", "owner", "why"}

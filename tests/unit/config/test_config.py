@@ -20,6 +20,7 @@ def test_default_config_is_valid() -> None:
     assert cfg.feature_groups["user_profile"].ttl_hours == 36
     assert cfg.sources["play_events"].schedule == "hourly"
     assert cfg.data_dir == Path("/ws/data")
+    assert cfg.monitors.memory_limit == "4GB"
 
 
 @pytest.mark.parametrize(
@@ -41,6 +42,7 @@ def test_default_config_is_valid() -> None:
         ("[lake]\nretention_days = 'long'", "lake.retention_days", "whole number"),
         ("[slo]\nlatency_p99_ms = 'fast'", "slo.latency_p99_ms", "number"),
         ("[dashbord]\nx = 1", "dashbord", "unknown section"),
+        ('[monitors]\nmemory_limit = "lots"', "monitors.memory_limit", "such as '4GB'"),
     ],
 )
 def test_errors_name_key_and_file(text: str, key: str, message: str) -> None:

@@ -10,7 +10,8 @@ Per window (hour and day) and slice, from requests (a request counts for group `
 when its ``feature_ts`` map has the key ``g``: it looked the group up):
 
 - ``feature_age_p95_hours``: the 95th percentile, over those requests with a non-null
-  ``feature_ts[g]``, of ``ts - feature_ts[g]`` in hours (exact quantile, linear
+  ``feature_ts[g]``, of ``ts - feature_ts[g]`` in hours (read off log-spaced bins within
+  0.5% of the exact quantile, :mod:`recops.monitors.quantiles`; exact is linear
   interpolation). ``n`` is the number of ages.
 - ``stale_feature_share``: the share of those requests whose ``feature_ts[g]`` is null
   (the lookup found nothing) or older than the group's TTL (``ts - feature_ts[g] > ttl``);
@@ -48,6 +49,7 @@ import pyarrow as pa
 
 from recops.monitors.context import MonitorContext
 from recops.monitors.families.drift import slice_columns, slice_labels, slice_values
+from recops.monitors.quantiles import quantile_points, subject_quantiles
 from recops.monitors.series import concat_points, empty_points, points_from
 from recops.monitors.windowing import epoch_us
 
@@ -135,29 +137,14 @@ def _request_points(
     long = wide.select(*kept, _slice=slice_labels(ctx, wide).unnest())
     aggs: dict[str, ir.Value] = {}
     for i, group in enumerate(groups):
-        aggs[f"g{i}_p95"] = long[f"a{i}"].quantile(0.95)
-        aggs[f"g{i}_ages"] = long[f"a{i}"].count()
         aggs[f"g{i}_n"] = long[f"k{i}"].sum()
         if group in ttls:
             aggs[f"g{i}_stale"] = long[f"s{i}"].sum()
     grouped = long.group_by(["_bucket", "_slice"]).aggregate(**aggs)
     agg = ctx.attach_windows(ctx.engine.execute(grouped), bucket="_bucket", slice_column="_slice")
-    parts = []
+    ages = subject_quantiles(ctx, long, {g: long[f"a{i}"] for i, g in enumerate(groups)}, {"p95": 0.95})
+    parts = [quantile_points(ages, "feature_age_p95_hours", NAME, "p95")]
     for i, group in enumerate(groups):
-        ages = agg[f"g{i}_ages"]
-        parts.append(
-            _nonempty(
-                points_from(
-                    agg,
-                    metric="feature_age_p95_hours",
-                    family=NAME,
-                    value=agg[f"g{i}_p95"],
-                    n=ages,
-                    subject=group,
-                ),
-                ages,
-            )
-        )
         if group in ttls:
             looked = _as_float(agg[f"g{i}_n"])
             stale = _as_float(agg[f"g{i}_stale"])

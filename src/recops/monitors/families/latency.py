@@ -1,11 +1,14 @@
 """Serving latency and SLOs: percentiles end to end and per stage, burn rates, error budget.
 
 Per window and slice: p50/p95/p99 of ``latency_ms`` (subject ``""``) and of every stage
-in ``stage_latency_ms`` (subject = stage name), exact quantiles with linear
-interpolation (the same on DuckDB and Spark); the share of requests slower than the
-``slo.latency_p99_ms`` target and its burn rate (that share over the 1 % a p99 target
-allows); the error share's burn rate against ``slo.error_rate``; and for day windows the
-share of the trailing 28-day error budget left at the window's end.
+in ``stage_latency_ms`` (subject = stage name), read off log-spaced bins within 0.5% of
+the exact quantiles with linear interpolation (:mod:`recops.monitors.quantiles`: memory
+bounded whatever the traffic, the same on DuckDB and Spark); the share of requests
+slower than the ``slo.latency_p99_ms`` target (end to end, and per stage: the share of requests whose
+stage alone took longer, the evidence a stage's p99 crossing needs) and the end-to-end
+burn rate (that share over the 1 % a p99 target allows); the error share's burn rate
+against ``slo.error_rate``; and for day windows the share of the trailing 28-day error
+budget left at the window's end.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recops.monitors.context import MonitorContext
+from recops.monitors.families.drift import slice_labels, slice_values
+from recops.monitors.quantiles import quantile_points, subject_quantiles
 from recops.monitors.series import concat_points, points_from
 
 NAME = "latency"
@@ -44,43 +49,19 @@ class LatencyFamily:
                 "slow": (t.latency_ms > target).cast("int64").sum(),
                 "errors": (t.status == "error").cast("int64").sum(),
             }
-            for name, q in QUANTILES.items():
-                aggs[name] = t.latency_ms.quantile(q)
-                for i, stage in enumerate(stages):
-                    aggs[f"s{i}_{name}"] = t.stage_latency_ms[stage].quantile(q)
             for i, stage in enumerate(stages):
                 aggs[f"s{i}_n"] = t.stage_latency_ms[stage].count()
+                aggs[f"s{i}_slow"] = (t.stage_latency_ms[stage] > target).cast("int64").sum()
             return aggs
 
         agg = ctx.aggregate(requests, "ts", metrics)
-        parts = []
-        for name in QUANTILES:
-            parts.append(points_from(agg, metric=name, family=NAME, value=agg[name], n=agg["n"]))
-            for i, stage in enumerate(stages):
-                parts.append(
-                    points_from(
-                        agg,
-                        metric=name,
-                        family=NAME,
-                        value=agg[f"s{i}_{name}"],
-                        n=agg[f"s{i}_n"],
-                        subject=stage,
-                    )
-                )
+        quantiles = _quantiles(ctx, requests, stages)
+        parts = [quantile_points(quantiles, name, NAME, name) for name in QUANTILES]
         n = pc.cast(agg["n"], pa.float64())
         slow_share = pc.divide(pc.cast(agg["slow"], pa.float64()), n)
         error_share = pc.divide(pc.cast(agg["errors"], pa.float64()), n)
-        parts.append(
-            points_from(
-                agg,
-                metric="latency_slo_bad_share",
-                family=NAME,
-                value=slow_share,
-                numerator=agg["slow"],
-                denominator=agg["n"],
-                n=agg["n"],
-            )
-        )
+        parts.append(_bad_share(agg, "slow", "n"))
+        parts += [_bad_share(agg, f"s{i}_slow", f"s{i}_n", subject=stage) for i, stage in enumerate(stages)]
         parts.append(
             points_from(
                 agg,
@@ -106,6 +87,33 @@ class LatencyFamily:
         if ctx.granularity.name == "day":
             parts.append(_error_budget(ctx, requests, error_rate))
         return concat_points(parts)
+
+
+def _quantiles(ctx: MonitorContext, requests: ir.Table, stages: list[str]) -> pa.Table:
+    """p50/p95/p99 end to end (subject ``""``) and per stage, per window and slice: one scan,
+    each request repeated per slice label, the quantiles read off log-spaced bins
+    (:mod:`recops.monitors.quantiles`: within 0.5% of the exact ones, bounded memory)."""
+    rows = ctx.in_windows(requests, "ts")
+    values = {"_v": rows.latency_ms, **{f"_v{i}": rows.stage_latency_ms[s] for i, s in enumerate(stages)}}
+    wide = rows.select(_bucket=ctx.bucket(rows.ts), **slice_values(ctx, rows), **values)
+    long = wide.select("_bucket", *values, _slice=slice_labels(ctx, wide).unnest())
+    subjects = {"": long._v, **{s: long[f"_v{i}"] for i, s in enumerate(stages)}}
+    return subject_quantiles(ctx, long, subjects, QUANTILES)
+
+
+def _bad_share(agg: pa.Table, slow: str, n: str, *, subject: str = "") -> pa.Table:
+    """``latency_slo_bad_share``: the share of requests (or of a stage's timings) past the target."""
+    share = pc.divide(pc.cast(agg[slow], pa.float64()), pc.cast(agg[n], pa.float64()))
+    return points_from(
+        agg,
+        metric="latency_slo_bad_share",
+        family=NAME,
+        value=pc.if_else(pc.greater(agg[n], 0), share, pa.scalar(None, pa.float64())),
+        numerator=agg[slow],
+        denominator=agg[n],
+        n=agg[n],
+        subject=subject,
+    )
 
 
 def _stages(ctx: MonitorContext, requests: ir.Table) -> list[str]:

@@ -37,8 +37,9 @@ Slate and catalog (no labels):
   every shown item is shown equally often, towards 1 when a few items take the slots.
 - ``novelty``: mean over shown slots of ``-log2(p)``, ``p`` the item's shown slots / the
   window's requests (in the slice): in bits, higher for items few requests showed.
-- ``score_mean``, ``score_p50``, ``score_p90``: scores of shown candidates (exact
-  quantiles with linear interpolation, as numpy's default).
+- ``score_mean``, ``score_p50``, ``score_p90``: scores of shown candidates (quantiles
+  within 0.5% of the exact ones with linear interpolation, as numpy's default, read off
+  log-spaced bins: :mod:`recops.monitors.quantiles`).
 
 Outcomes (recomputed as late outcomes arrive; every point stores ``label_completeness``):
 

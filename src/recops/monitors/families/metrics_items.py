@@ -10,7 +10,7 @@ coefficient and novelty are exact functions of that histogram, evaluated in Pyth
 integers where possible, so both engines give the same values.
 
 Score quantiles take a second pass that repeats each shown slot once per slice it
-belongs to, so one grouping gives every slice its exact quantiles.
+belongs to, so one grouping (per score bin) gives every slice its quantiles.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from recops.monitors.context import ALL, MonitorContext
 from recops.monitors.families.metrics_cube import key_columns, rollup, slice_label, with_keys
+from recops.monitors.quantiles import BIN, COUNT, bin_key, read_quantiles
 
 SOURCE_LOOKBACK = timedelta(days=28)
 
@@ -155,10 +156,12 @@ def gini(counts: Iterable[tuple[int, int]]) -> float | None:
 
 
 def score_quantiles(ctx: MonitorContext) -> pa.Table:
-    """Count, sum, p50 and p90 (exact, linear interpolation) of the scores of shown candidates.
+    """Count, sum, p50 and p90 of the scores of shown candidates.
 
     One pass: every shown scored slot is repeated once per slice it belongs to (the total
-    and one value per slicing key), then grouped per window and slice.
+    and one value per slicing key), then counted per window, slice and score bin; the
+    quantiles are read off the bins (:mod:`recops.monitors.quantiles`: within 0.5% of the
+    exact ones, in memory bounded by the bins rather than the slots).
     """
     keys = key_columns(ctx)
     rows = with_keys(ctx, ctx.table("requests"))
@@ -166,15 +169,14 @@ def score_quantiles(ctx: MonitorContext) -> pa.Table:
     rows = rows.select("_bucket", _labels=labels, c=rows.candidates.unnest())
     scored = rows.filter(rows.c.position.notnull() & rows.c.score.notnull())
     scored = scored.select("_bucket", score=scored.c.score, _slice=scored._labels.unnest())
-    table = ctx.engine.execute(
-        scored.group_by(["_bucket", "_slice"]).aggregate(
-            n=scored.count(),
-            sum=scored.score.sum(),
-            p50=scored.score.quantile(0.5),
-            p90=scored.score.quantile(0.9),
+    scored = scored.mutate(**{BIN: bin_key(scored.score)})
+    binned = ctx.engine.execute(
+        scored.group_by(["_bucket", "_slice", BIN]).aggregate(
+            **{COUNT: scored.count(), "sum": scored.score.sum()}
         )
     )
-    table = table.filter(pc.is_valid(table["_bucket"])) if table.num_rows else table
+    binned = binned.filter(pc.is_valid(binned["_bucket"])) if binned.num_rows else binned
+    table = read_quantiles(binned, ["_bucket", "_slice"], {"p50": 0.5, "p90": 0.9}, sums=["sum"])
     return ctx.attach_windows(table, bucket="_bucket", slice_column="_slice")
 
 

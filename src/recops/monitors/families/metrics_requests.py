@@ -156,7 +156,8 @@ def outcome_aggregates(ctx: MonitorContext) -> pa.Table:
         clicks=count("click"),
         plays=count("play"),
         completes=count("complete"),
-        watch_seconds=joined.value.sum(where=event == "play"),
+        # a group of outcomes without a play watched 0 seconds (the sum alone would be null)
+        watch_seconds=joined.value.sum(where=event == "play").fill_null(0.0),
     )
     return rollup(ctx, ctx.engine.execute(cube), OUTCOME_MEASURES)
 
