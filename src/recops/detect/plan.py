@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recops.catalog import Catalog, MetricDefinition
+from recops.catalog import Catalog, MetricDefinition, Threshold
 from recops.config import Config
 from recops.monitors.families.latency import DEFAULT_ERROR_RATE, DEFAULT_LATENCY_TARGET_MS
 
@@ -150,11 +150,7 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             return specs
         # Not a rate (the latency p95): one seasonal detector on hours, the threshold's
         # minimum count; no CUSUM or trend, whose residuals assume a rate's noise.
-        params: dict[str, Any] = {
-            "direction": "down_is_bad" if threshold.kind == "relative_drop" else "up_is_bad",
-            "baseline": seasonal_baseline,
-            "min_relative_change": threshold.value,
-        }
+        params: dict[str, Any] = _seasonal_params(threshold, seasonal_baseline)
         if threshold.min_n is not None:
             params["min_n"] = threshold.min_n
         move = "regression" if params["direction"] == "up_is_bad" else "drop"
@@ -185,11 +181,7 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             for size in sizes
         )
     if threshold is not None and threshold.relative:
-        params = {
-            "direction": "down_is_bad" if threshold.kind == "relative_drop" else "up_is_bad",
-            "baseline": seasonal_baseline,
-            "min_relative_change": threshold.value,
-        }
+        params = _seasonal_params(threshold, seasonal_baseline)
         specs.extend(
             DetectorSpec(
                 "seasonal",
@@ -252,6 +244,15 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             )
         )
     return specs
+
+
+def _seasonal_params(threshold: Threshold, baseline: dict[str, Any]) -> dict[str, Any]:
+    """The seasonal detector's parameters for a relative threshold."""
+    return {
+        "direction": "down_is_bad" if threshold.kind == "relative_drop" else "up_is_bad",
+        "baseline": baseline,
+        "min_relative_change": threshold.value,
+    }
 
 
 def slo_targets(config: Config) -> dict[str, float]:

@@ -141,10 +141,33 @@ def subject_quantiles(
     )
     long = rows.select(*keys, _p=pairs.unnest())
     long = long.select(*keys, subject=long._p.s, _v=long._p.v)
-    long = long.filter(long._v.notnull())
-    long = long.mutate(**{BIN: bin_key(long._v)})
-    binned = ctx.engine.execute(long.group_by([*keys, "subject", BIN]).aggregate(**{COUNT: long.count()}))
-    table = read_quantiles(binned, [*keys, "subject"], quantiles)
+    return window_quantiles(ctx, long, "_v", quantiles, by=("subject",))
+
+
+def window_quantiles(
+    ctx: MonitorContext,
+    rows: ir.Table,
+    value: str,
+    quantiles: Mapping[str, float],
+    *,
+    by: Sequence[str] = (),
+    with_sum: bool = False,
+) -> pa.Table:
+    """Quantiles of the column ``value`` per window (``_bucket``), slice (``_slice``) and
+    the ``by`` columns of ``rows``, from its counts per bin (nulls are left out).
+
+    Returns:
+        The window columns, ``slice``, the ``by`` columns, ``n``, one column per quantile
+        and, ``with_sum``, the values' ``sum``.
+    """
+    keys = ["_bucket", "_slice", *by]
+    present = rows.filter(rows[value].notnull())
+    present = present.mutate(**{BIN: bin_key(present[value])})
+    counts: dict[str, ir.Value] = {COUNT: present.count()}
+    if with_sum:
+        counts["sum"] = present[value].sum()
+    binned = ctx.engine.execute(present.group_by([*keys, BIN]).aggregate(**counts))
+    table = read_quantiles(binned, keys, quantiles, sums=["sum"] if with_sum else [])
     return ctx.attach_windows(table, bucket="_bucket", slice_column="_slice")
 
 

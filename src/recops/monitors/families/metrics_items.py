@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 
 from recops.monitors.context import ALL, MonitorContext
 from recops.monitors.families.metrics_cube import key_columns, rollup, slice_label, with_keys
-from recops.monitors.quantiles import BIN, COUNT, bin_key, read_quantiles
+from recops.monitors.quantiles import window_quantiles
 
 SOURCE_LOOKBACK = timedelta(days=28)
 
@@ -169,15 +169,7 @@ def score_quantiles(ctx: MonitorContext) -> pa.Table:
     rows = rows.select("_bucket", _labels=labels, c=rows.candidates.unnest())
     scored = rows.filter(rows.c.position.notnull() & rows.c.score.notnull())
     scored = scored.select("_bucket", score=scored.c.score, _slice=scored._labels.unnest())
-    scored = scored.mutate(**{BIN: bin_key(scored.score)})
-    binned = ctx.engine.execute(
-        scored.group_by(["_bucket", "_slice", BIN]).aggregate(
-            **{COUNT: scored.count(), "sum": scored.score.sum()}
-        )
-    )
-    binned = binned.filter(pc.is_valid(binned["_bucket"])) if binned.num_rows else binned
-    table = read_quantiles(binned, ["_bucket", "_slice"], {"p50": 0.5, "p90": 0.9}, sums=["sum"])
-    return ctx.attach_windows(table, bucket="_bucket", slice_column="_slice")
+    return window_quantiles(ctx, scored, "score", {"p50": 0.5, "p90": 0.9}, with_sum=True)
 
 
 def source_mix(ctx: MonitorContext, cube: pa.Table) -> pa.Table:
