@@ -23,6 +23,9 @@ Scoring, from the ground truth alone (nothing here knows a threshold):
   within 6 hours, the slow decay at least 7 days before the series crosses its
   threshold (the catalog's relative drop for CTR, reached at a known time of the
   linear decay);
+* a bad deploy is also timed from its full rollout (the ``deploy`` change after the
+  canary), reported as ``after_rollout_h``: during the canary only the canary's share of
+  the segment is hurt (decision 0047);
 * a false alarm is an alert group whose first alert belongs to no harmful incident;
   reported per simulated week, and separately those inside a benign event's span.
 
@@ -170,6 +173,11 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
             "groups": len({a.group_id for a in mine}),
             "first_alert": next((a.summary for a in sorted(expected, key=lambda a: a.data_time)), None),
         }
+        if incident["kind"] == "bad_deploy_segment" and first is not None:
+            rollout = next((_at(c["ts"]) for c in incident["changes"] if c["kind"] == "deploy"), None)
+            if rollout is not None:
+                row["after_rollout_h"] = round((first - rollout) / timedelta(hours=1), 2)
+                row["on_time_after_rollout"] = first - rollout <= TARGETS["bad_deploy_segment"]
         if incident["kind"] == "slow_metric_decay":
             start, end = _at(incident["start"]), _at(incident["end"])
             assert start is not None and end is not None
@@ -264,6 +272,8 @@ def report(result: dict[str, Any]) -> None:
     for row in result["incidents"]:
         ttd = "" if row["time_to_detect_h"] is None else f"{row['time_to_detect_h']:.1f}"
         extra = f" (lead {row['lead_days']} d)" if "lead_days" in row else ""
+        if "after_rollout_h" in row:
+            extra = f" ({row['after_rollout_h']:.1f} h after the full rollout)"
         print(f"{row['kind']:26} {row['detected']!s:>8} {ttd:>7} {row['on_time']!s:>7} {row['alerts']:>6} "
               f"{row['groups']:>6}  {(row['first_alert'] or '')[:90]}{extra}")  # fmt: skip
     print(f"false alarm groups: {result['false_alarm_groups']} ({result['false_alarms_per_week']}/week); "
@@ -282,6 +292,13 @@ def summarize(results: list[dict[str, Any]]) -> None:
         ttd = [x["time_to_detect_h"] for x in rows if x["time_to_detect_h"] is not None]
         print(f"{kind:26} detected {detected}/{len(rows)}, on time {on_time}/{len(rows)}, "
               f"time to detect h {sorted(ttd)}")  # fmt: skip
+        if kind == "slow_metric_decay":
+            leads = sorted(x["lead_days"] for x in rows if x.get("lead_days") is not None)
+            print(f"{'':26} lead days {leads}")
+        if kind == "bad_deploy_segment":
+            after = sorted(x["after_rollout_h"] for x in rows if "after_rollout_h" in x)
+            print(f"{'':26} hours after the full rollout {after}, within 6 h "
+                  f"{sum(x.get('on_time_after_rollout', False) for x in rows)}/{len(rows)}")  # fmt: skip
     per_week = [r["false_alarms_per_week"] for r in results]
     print(
         f"false alarms per week: {per_week}; alerts in benign events: "

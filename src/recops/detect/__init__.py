@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from recops.detect.detectors import SeasonalDetectorParams as SeasonalDetectorParams
     from recops.detect.detectors import SeasonalParams as SeasonalParams
     from recops.detect.detectors import SeriesPoint as SeriesPoint
+    from recops.detect.detectors import SlideDetector as SlideDetector
+    from recops.detect.detectors import SlideParams as SlideParams
     from recops.detect.detectors import StaticThreshold as StaticThreshold
     from recops.detect.detectors import Status as Status
     from recops.detect.detectors import ThresholdParams as ThresholdParams
@@ -95,6 +97,8 @@ _LAZY: dict[str, str] = {
     "StaticThreshold": "recops.detect.detectors",
     "Status": "recops.detect.detectors",
     "ThresholdParams": "recops.detect.detectors",
+    "SlideDetector": "recops.detect.detectors",
+    "SlideParams": "recops.detect.detectors",
     "TrendDetector": "recops.detect.detectors",
     "TrendParams": "recops.detect.detectors",
     "WORKBOOK_RULES": "recops.detect.detectors",
@@ -146,6 +150,8 @@ __all__ = [
     "SeasonalDetectorParams",
     "SeasonalParams",
     "SeriesPoint",
+    "SlideDetector",
+    "SlideParams",
     "StaticThreshold",
     "Status",
     "ThresholdParams",

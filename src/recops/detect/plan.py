@@ -14,6 +14,7 @@ threshold is judged without any detection config:
 | a count with no threshold | ``seasonal``, drops only | hour | ticket | — |
 | ``relative_*`` on what is not a ratio (the p95 latency, per stage) | ``seasonal`` only | hour | ticket | — |
 | a threshold on a bad side | ``trend`` (Theil–Sen, forecast), all traffic | day | ticket | — |
+| ``relative_*`` on a rate, one bad side | ``slide`` (broken line), all traffic | hour | ticket | — |
 | the drift ratio | ``drift_persistence`` | day | ticket | — |
 
 A level taken from an SLO (``latency_p99_ms`` above ``[slo] latency_p99_ms``) is not
@@ -233,6 +234,20 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
                 total_only=True,
             )
         )
+    slide = _slide_params(definition, seasonal_baseline)
+    if slide is not None and "hour" in sizes:
+        specs.append(
+            DetectorSpec(
+                "slide",
+                slide,
+                "hour",
+                alarm="ticket",
+                reason="a slide that began days ago, forecast to cross the catalog's "
+                f"{threshold.kind if threshold else ''} within 4 weeks (broken-line test on the hourly "
+                "seasonal residual), on all traffic: it sees the first days the trend test cannot",
+                total_only=True,
+            )
+        )
     if definition.name == "feature_drift_ratio" and "day" in sizes:
         specs.append(
             DetectorSpec(
@@ -253,6 +268,15 @@ def _seasonal_params(threshold: Threshold, baseline: dict[str, Any]) -> dict[str
         "baseline": baseline,
         "min_relative_change": threshold.value,
     }
+
+
+def _slide_params(definition: MetricDefinition, baseline: dict[str, Any]) -> dict[str, Any] | None:
+    """Slide parameters for a rate with a relative threshold on one bad side."""
+    threshold = definition.threshold
+    one_side = definition.direction in ("up_is_bad", "down_is_bad")
+    if threshold is None or not threshold.relative or not one_side:
+        return None
+    return {"direction": definition.direction, "relative_threshold": threshold.value, "baseline": baseline}
 
 
 def slo_targets(config: Config) -> dict[str, float]:

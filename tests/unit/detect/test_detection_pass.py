@@ -49,6 +49,7 @@ def test_the_plan_follows_the_catalog(ws: Workspace) -> None:
         ("seasonal", "day"),
         ("cusum", "hour"),
         ("trend", "day"),
+        ("slide", "hour"),
     }
     seasonal = next(s for s in ctr if s["detector"] == "seasonal")
     assert seasonal["params"]["min_relative_change"] == 0.1  # the catalog's relative_drop
@@ -56,6 +57,8 @@ def test_the_plan_follows_the_catalog(ws: Workspace) -> None:
     trend = next(s for s in ctr if s["detector"] == "trend")
     assert trend["params"]["relative_threshold"] == 0.1 and trend["slices"] == "all traffic only"
     assert next(s for s in ctr if s["detector"] == "cusum")["params"]["min_relative_change"] == 0.1
+    slide = next(s for s in ctr if s["detector"] == "slide")
+    assert slide["params"]["relative_threshold"] == 0.1 and slide["slices"] == "all traffic only"
     # An SLO-valued level is judged by its burn rate and its trend, not window by window.
     p99 = _specs(ws, "latency_p99_ms")
     assert [s["detector"] for s in p99] == ["trend"]
@@ -187,7 +190,7 @@ def test_cli_plan_and_deadman(ws: Workspace, tmp_path: Path) -> None:
     root = str(ws.config.root)
     result = runner.invoke(app, ["alerts", "plan", "ctr", "-w", root, "--json"])
     assert result.exit_code == 0, result.output
-    assert {r["detector"] for r in json.loads(result.output)} == {"seasonal", "cusum", "trend"}
+    assert {r["detector"] for r in json.loads(result.output)} == {"seasonal", "cusum", "trend", "slide"}
     result = runner.invoke(app, ["alerts", "plan", "no_such_metric", "-w", root])
     assert result.exit_code != 0 and "no_such_metric" in str(result.exception)
 

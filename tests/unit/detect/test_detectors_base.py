@@ -56,6 +56,7 @@ def test_registry_builds_every_detector_with_defaults() -> None:
         "cusum",
         "page_hinkley",
         "trend",
+        "slide",
         "drift_persistence",
     }
     for name in DETECTORS:
@@ -122,10 +123,12 @@ def test_every_detectors_states_are_strict_json() -> None:
             for p in traffic
         ],
         "trend": daily,
+        "slide": traffic,
         "drift_persistence": daily,
     }
     params: dict[str, dict[str, object]] = {
         "trend": {"threshold": 0.045},
+        "slide": {"baseline": {"zone": "Europe/Berlin", "holidays": ["2024-01-24"]}},
         "drift_persistence": {"threshold": 0.05},
     }
     for name, feed in feeds.items():

@@ -14,6 +14,7 @@ body): unknown names and unknown parameters are refused, zones, dates and durati
 | ``cusum`` | :class:`Cusum` | sustained shifts of the seasonal residual |
 | ``page_hinkley`` | :class:`PageHinkley` | shifts relative to the residual's own level |
 | ``trend`` | :class:`TrendDetector` | slow degradation and its forecast crossing |
+| ``slide`` | :class:`SlideDetector` | a slide that began days ago, and its forecast crossing |
 | ``drift_persistence`` | :class:`DriftPersistence` | a drift ratio that keeps rising |
 """
 
@@ -36,6 +37,7 @@ from recops.detect.detectors.drift_persistence import DriftPersistence, DriftPer
 from recops.detect.detectors.page_hinkley import PageHinkley, PageHinkleyParams
 from recops.detect.detectors.seasonal import SeasonalDetector, SeasonalDetectorParams
 from recops.detect.detectors.seasonal_baseline import Residual, SeasonalBaseline, SeasonalParams
+from recops.detect.detectors.slide import SlideDetector, SlideParams
 from recops.detect.detectors.threshold import StaticThreshold, ThresholdParams
 from recops.detect.detectors.trend import TrendDetector, TrendParams
 from recops.errors import InvalidInput
@@ -59,6 +61,7 @@ DETECTORS: dict[str, DetectorKind] = {
         DetectorKind("cusum", Cusum, CusumParams.from_dict),
         DetectorKind("page_hinkley", PageHinkley, PageHinkleyParams.from_dict),
         DetectorKind("trend", TrendDetector, TrendParams.from_dict),
+        DetectorKind("slide", SlideDetector, SlideParams.from_dict),
         DetectorKind("drift_persistence", DriftPersistence, DriftPersistenceParams.from_dict),
     )
 }
@@ -93,6 +96,8 @@ __all__ = [
     "SeasonalDetectorParams",
     "SeasonalParams",
     "SeriesPoint",
+    "SlideDetector",
+    "SlideParams",
     "StaticThreshold",
     "Status",
     "ThresholdParams",
