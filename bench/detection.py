@@ -1,10 +1,11 @@
 """Benchmark: does detection catch every injected incident in time, and stay quiet otherwise?
 
 Issue 6's acceptance, measured over simulated worlds (different seeds, at least 20,000
-requests a day). Each world has three quiet weeks of history first (real deployments
-have history before they judge anything; the seasonal baselines need two to four
-weeks), then one incident of every kind, benign events included, placed by the
-simulator's defaults. Each world is simulated, ingested, monitored (`run_monitors`),
+requests a day, 70 days). Each world has three quiet weeks of history first (real
+deployments have history before they judge anything; the seasonal baselines need two to
+four weeks), then one incident of every kind, benign events included, placed by the
+simulator's defaults, except that the slow decay starts a week after the incident before
+it ends (``DECAY_GAP``). Each world is simulated, ingested, monitored (`run_monitors`),
 and judged by one detection pass (`detection_cycle`) as of the world's end, with the
 workspace defaults except the holiday calendar, which a team configures
 (``[detection] holidays``, from the world's holiday date).
@@ -46,6 +47,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,12 @@ from recops.monitors.series import read_series
 from recops.sim import SimConfig, simulate
 from recops.workspace import Workspace
 
-WARMUP_DAYS = 21  # then the incidents; at 63 days the slow decay gets its full 3 weeks
+WARMUP_DAYS = 21  # then the incidents; at 70 days the slow decay gets its full 3 weeks
+# The slow decay starts this long after the incident before it ends (a bad deploy, rolled
+# back): a decay that starts hours after another CTR drop is scored on the first alert in
+# its span, which the earlier drop's deficit can trip early or an alert that opened on the
+# earlier drop can hide. A week apart, each is measured on its own.
+DECAY_GAP = timedelta(days=7)
 GRACE = timedelta(days=1)
 FAST = {"stale_feature_group", "upstream_schema_change", "latency_regression", "late_arrivals",
         "candidate_source_outage"}  # fmt: skip
@@ -74,7 +81,14 @@ def _at(text: str | None) -> datetime | None:
 
 def build_world(root: Path, seed: int, days: int, requests_per_day: int) -> dict[str, Any]:
     start = date(2026, 9, 1)
-    incidents = SimConfig.default_incidents(start + timedelta(days=WARMUP_DAYS), days - WARMUP_DAYS)
+    room = days - WARMUP_DAYS - DECAY_GAP.days
+    placed = SimConfig.default_incidents(start + timedelta(days=WARMUP_DAYS), room)
+    incidents = [i for i in placed if i.kind != "slow_metric_decay"]
+    incidents += [
+        replace(i, start=datetime.fromisoformat(str(i.start)) + DECAY_GAP)
+        for i in placed
+        if i.kind == "slow_metric_decay"
+    ]
     world = simulate(SimConfig(seed=seed, start=start, days=days, requests_per_day=requests_per_day,
                                incidents=incidents))  # fmt: skip
     world.write(root / "raw", fmt="parquet")
@@ -214,7 +228,7 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     }
 
 
-def world_options(parser: argparse.ArgumentParser, days: int = 63) -> None:
+def world_options(parser: argparse.ArgumentParser, days: int = 70) -> None:
     """The options that say which worlds to simulate (shared with bench/diagnose.py)."""
     parser.add_argument("--worlds", type=int, default=5)
     parser.add_argument("--days", type=int, default=days)

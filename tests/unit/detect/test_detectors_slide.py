@@ -134,3 +134,20 @@ def test_rises_are_watched_on_up_is_bad_series_and_params_are_checked() -> None:
         SlideParams(min_span=timedelta(days=30))
     with pytest.raises(InvalidInput):
         make_detector("slide", {"onset": "3d"})
+
+
+def test_a_recovered_step_stops_reading_as_a_slide() -> None:
+    # a 6% drop for three days (a bad deploy, rolled back), then back to normal: a line
+    # from before the drop still fits the old deficit, but the last two days sit at zero,
+    # far above where that line says they should be
+    points = hourly_ctr(5, 56, per_day=1e6)
+    drop = range(42 * 24, 45 * 24)
+    stepped = [
+        SeriesPoint(at=p.at, start=p.start, value=(p.value or 0.0) * (0.94 if i in drop else 1.0))
+        for i, p in enumerate(points)
+    ]
+    states = run_detector(SlideDetector(), stepped)
+    assert first(states[42 * 24 :], "alarm") is not None  # the drop itself is a deficit worth a look
+    recovered = states[47 * 24 :]
+    assert all(s.status != "alarm" for s in recovered)
+    assert min(s.evidence["slide"]["recent_gap_z"] for s in recovered) < -3
