@@ -17,17 +17,23 @@ whole processes (interpreter start, imports, store, DuckDB, output):
   day (the newest-first search stops early for recent requests), each served around
   01:00 UTC, so that its 24-hour outcome window spans most of a day of outcomes;
 * ``recops trace --user U --at T --json`` (partitions pruned by time first);
-* ``recops trace`` of an unknown id (the worst case: every partition is searched; exit 2).
+* ``recops trace`` of an unknown id (the worst case: every partition is searched; exit 2);
+* startup: a process that only imports what ``recops trace`` imports (the part of every
+  case that no lake changes).
 
 With ``--bloom`` the same runs are repeated on a copy of the lake whose requests and
 outcomes files carry Parquet Bloom filters on ``request_id`` (and ``user_id``): what the
 lake would hold if ``recops.lake.layout.write_parquet`` wrote them (see ``bloom_copy``).
+With ``--registered`` they are repeated on a copy of the store in which the model versions
+that served the traced requests are registered (``registered_copy``): the simulated lake
+has no registry, and a registered version is read through the registry (SQLAlchemy's ORM).
 
 Times are medians of ``--repeat`` runs after one warm-up run each; the machine is
 shared, so the ratio to the floor measured in the same run matters more than seconds.
 
     .venv/bin/python bench/trace.py                   # 2M requests a day, 1 day
     .venv/bin/python bench/trace.py --days 5 --bloom  # 10M requests, and with Bloom filters
+    .venv/bin/python bench/trace.py --days 5 --registered  # and with the traced versions registered
     .venv/bin/python bench/trace.py --per-day 200000 --days 2 --json   # a quick look
 """
 
@@ -137,6 +143,31 @@ def bloom_copy(workspace: Path, target: Path) -> Path:
     return copy
 
 
+def registered_copy(workspace: Path, target: Path, versions: set[tuple[str, str]]) -> Path:
+    """The workspace with ``versions`` (model, version) registered, in a copy of its store.
+
+    The data folder is linked, so the copy's catalog lists the same files.
+    """
+    from recops.registry import register_version
+    from recops.workspace import Workspace
+
+    if (target / "done").exists():
+        return target / "ws"
+    shutil.rmtree(target, ignore_errors=True)
+    copy = target / "ws"
+    copy.mkdir(parents=True)
+    shutil.copy(workspace / "recops.toml", copy / "recops.toml")
+    shutil.copy(workspace / "recops.db", copy / "recops.db")
+    (copy / "data").symlink_to(workspace / "data")
+    with Workspace.open(copy) as ws:
+        for model, version in sorted(versions):
+            register_version(
+                ws.store, model=model, version=version, artifact_uri=f"s3://bench/{model}/{version}"
+            )
+    (target / "done").touch()
+    return copy
+
+
 MISSING_ID = "req_8000000000000000"  # in the middle of the ids' range: min/max statistics cannot skip it
 
 SAMPLE_CODE = """
@@ -152,11 +183,11 @@ with Workspace.open(sys.argv[1]) as ws:
     ).fetchone()[0]
     for name, d in (("newest", dates[-1]), ("middle", dates[len(dates) // 2]), ("oldest", dates[0])):
         # early in the day: its outcome window (24 h) spans the most outcome rows
-        rid, user, ts = con.execute(
-            "SELECT request_id, user_id, strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ') FROM requests "
-            "WHERE ts::DATE = ?::DATE AND hour(ts) = 1 ORDER BY hash(request_id) LIMIT 1", [d]
+        rid, user, ts, model, version = con.execute(
+            "SELECT request_id, user_id, strftime(ts, '%Y-%m-%dT%H:%M:%S.%fZ'), model, model_version "
+            "FROM requests WHERE ts::DATE = ?::DATE AND hour(ts) = 1 ORDER BY hash(request_id) LIMIT 1", [d]
         ).fetchone()
-        out[name] = {"request_id": rid, "user_id": user, "ts": ts}
+        out[name] = {"request_id": rid, "user_id": user, "ts": ts, "model": [model, version]}
 print(json.dumps(out))
 """
 
@@ -174,6 +205,9 @@ n = con.execute(
 ).fetchone()[0]
 print(json.dumps({"found": n, "seconds": time.perf_counter() - started}))
 """
+
+
+STARTUP_CODE = "import recops.cli.main, recops.cli.trace"
 
 
 def run_once(command: list[str]) -> dict[str, Any]:
@@ -251,6 +285,7 @@ def measure(workspace: Path, sample: dict[str, Any], repeat: int) -> dict[str, A
             "peak_mib": run["peak_mib"],
             "ratio_to_floor_process": run["seconds"] / floor["seconds"],
             "outcomes": None if expected is None else len(traced["outcomes"]),
+            "registered": None if expected is None else traced["model"]["registered"],
         }
     return out
 
@@ -265,6 +300,11 @@ def main() -> None:
     parser.add_argument(
         "--bloom", action="store_true", help="also measure a copy of the lake written with Bloom filters"
     )
+    parser.add_argument(
+        "--registered",
+        action="store_true",
+        help="also measure a copy of the store with the traced model versions registered",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     folder = CACHE / str(args.per_day)
@@ -277,16 +317,28 @@ def main() -> None:
         lakes["with Bloom filters on request_id, user_id"] = bloom_copy(
             workspace, folder / f"bloom-{args.days}"
         )
+    if args.registered:
+        versions = {(m, v) for m, v in (sample[which]["model"] for which in ("newest", "middle", "oldest"))}
+        lakes["with the traced model versions registered"] = registered_copy(
+            workspace, folder / f"registered-{args.days}", versions
+        )
+    startup = median_run([str(PYTHON), "-c", STARTUP_CODE], args.repeat)
     results: dict[str, Any] = {
         "requests": sample["requests"],
         "days": len(sample["dates"]),
         "target_seconds": 1.0,
+        "startup": {"process_seconds": startup["seconds"], "process_cpu_seconds": startup["cpu_seconds"]},
         "lakes": {name: measure(path, sample, args.repeat) for name, path in lakes.items()},
     }
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(f"{results['requests']:,} requests over {results['days']} day(s); medians of {args.repeat} runs")
+    startup = results["startup"]
+    print(
+        f"startup (interpreter and the imports of `recops trace`, no work): "
+        f"{startup['process_seconds']:.2f} s process ({startup['process_cpu_seconds']:.2f} s CPU)"
+    )
     for name, r in results["lakes"].items():
         floor = r["floor"]
         print(f"lake {name}")

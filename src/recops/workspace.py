@@ -36,7 +36,11 @@ def find_root(explicit: str | Path | None = None) -> Path:
 
 
 class Workspace:
-    """An open workspace: its config, metadata store and lake."""
+    """An open workspace: its config, metadata store and lake.
+
+    Opening reads the config only: the store connects (and migrates) when first used,
+    so a command that reads just the lake catalog of a SQLite store stays light.
+    """
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -62,7 +66,9 @@ class Workspace:
         if store_url:
             text = text.replace('store_url = "sqlite:///recops.db"', f'store_url = "{store_url}"')
         path.write_text(text, encoding="utf-8")
-        return cls(load_config(path))
+        workspace = cls(load_config(path))
+        workspace.store.migrate()  # the store opens on first use: create it now
+        return workspace
 
     def close(self) -> None:
         self.store.close()

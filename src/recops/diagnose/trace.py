@@ -47,6 +47,10 @@ How the lake is read (the whole command must stay under a second over 10M reques
   request, the first ``RUN_SAMPLE`` rows of the run.
 - Values are inlined in the SQL as escaped literals and results are converted without
   pandas (see :meth:`_Reader.query`): importing it would cost a third of the budget.
+- The catalog's file lists and whether the model version is registered are read in plain
+  SQL (:meth:`recops.store.Store.read`: ``sqlite3`` for a SQLite store), so a trace of an
+  unregistered version never imports SQLAlchemy; the registry (and with it SQLAlchemy) is
+  imported for a registered one, in the thread beside the outcome scan.
 """
 
 from __future__ import annotations
@@ -78,6 +82,10 @@ STAGE_SLO_SUFFIX = "_p99_ms"
 MATERIALIZATION_LOOKAHEAD = timedelta(days=2)
 #: Rows of a served run whose feature names are read to tell which group a feature comes from.
 RUN_SAMPLE = 256
+#: Whether the registry holds ``model@version`` (``RegistryVersionRow``), asked in plain SQL
+#: first: an unregistered version is then answered without importing the registry and
+#: SQLAlchemy's ORM (a quarter of a second; see :meth:`recops.store.Store.read`).
+REGISTERED = "SELECT count(*) FROM registry_versions WHERE model = :model AND version = :version"
 _US = 1_000_000
 
 
@@ -461,10 +469,8 @@ class _Reader:
         """Live files of ``kind`` by date partition (``YYYY-MM-DD``)."""
         if kind not in self._files:
             by_date: dict[str, list[Path]] = {}
-            for row in self.lake.catalog.live_file_rows(kind):
-                by_date.setdefault(row.date, []).append(self.lake.data_dir / row.path)
-            for paths in by_date.values():
-                paths.sort()
+            for day, path in self.lake.catalog.live_files_by_date(kind):
+                by_date.setdefault(day, []).append(path)
             self._files[kind] = by_date
         return self._files[kind]
 
@@ -681,9 +687,11 @@ def _assemble(
 
 def model_info(lake: Lake, model: str, version: str, served_at: datetime) -> ModelInfo:
     """The registry's view of ``model@version``: lineage summary and aliases at ``served_at``."""
+    command = f"recops lineage {model}@{version}"
+    if not lake.store.read(REGISTERED, {"model": model, "version": version})[0][0]:
+        return ModelInfo(model, version, registered=False, lineage_command=command)
     from recops.registry.lineage import lineage_of, summarize_partitions
 
-    command = f"recops lineage {model}@{version}"
     try:
         graph = lineage_of(lake.store, model, version)
     except NotFound:

@@ -3,6 +3,10 @@
 A batch becomes visible in one store transaction that lists its files, its source files
 and its counts. Files written by a batch that never committed (the process was killed)
 are not listed, so no reader sees them, and the next writer deletes them.
+
+The list of live files is read with plain SQL (:data:`LIVE_FILES`, through
+:meth:`recops.store.Store.read`), so a reader of a SQLite store imports neither
+SQLAlchemy nor the store's rows; the rest uses the ORM rows, imported when first called.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from sqlalchemy import select, update
+from typing import TYPE_CHECKING
 
 from recops.lake.layout import batch_file_glob, date_of
 from recops.store import Store
-from recops.store.tables import IngestedSourceRow, LakeBatchRow, LakeFileRow
+
+if TYPE_CHECKING:
+    from recops.store.tables import LakeFileRow
+
+#: The live files of a kind (``:kind``), as (date partition, path relative to the lake
+#: folder), by date then path: the files a reader sees (``LakeFileRow``, not removed).
+LIVE_FILES = "SELECT date, path FROM lake_files WHERE kind = :kind AND removed_at IS NULL ORDER BY date, path"
 
 
 @dataclass(frozen=True)
@@ -55,15 +64,18 @@ class Catalog:
     # ----------------------------------------------------------------- readers
 
     def live_files(self, kind: str) -> list[Path]:
-        with self.store.session() as s:
-            rows = s.scalars(
-                select(LakeFileRow.path)
-                .where(LakeFileRow.kind == kind, LakeFileRow.removed_at.is_(None))
-                .order_by(LakeFileRow.date, LakeFileRow.path)
-            ).all()
-        return [self.data_dir / p for p in rows]
+        """The live files of ``kind``, by date partition then path."""
+        return [path for _date, path in self.live_files_by_date(kind)]
+
+    def live_files_by_date(self, kind: str) -> list[tuple[str, Path]]:
+        """The live files of ``kind`` with their date partitions (``YYYY-MM-DD``), by date then path."""
+        return [(d, self.data_dir / p) for d, p in self.store.read(LIVE_FILES, {"kind": kind})]
 
     def live_file_rows(self, kind: str) -> list[LakeFileRow]:
+        from sqlalchemy import select
+
+        from recops.store.tables import LakeFileRow
+
         with self.store.session() as s:
             return list(
                 s.scalars(
@@ -75,6 +87,10 @@ class Catalog:
         """The files whose exact (path, size, mtime) was committed before."""
         if not files:
             return set()
+        from sqlalchemy import select
+
+        from recops.store.tables import IngestedSourceRow
+
         paths = {f.path for f in files}
         with self.store.session() as s:
             rows = s.execute(
@@ -90,6 +106,10 @@ class Catalog:
 
     def recover(self) -> list[str]:
         """Abort batches left pending by a killed writer and delete their files."""
+        from sqlalchemy import select, update
+
+        from recops.store.tables import LakeBatchRow
+
         with self.store.session() as s:
             pending = list(s.scalars(select(LakeBatchRow.batch_id).where(LakeBatchRow.state == "pending")))
         for batch_id in pending:
@@ -102,6 +122,8 @@ class Catalog:
         return pending
 
     def begin(self, batch_id: str, kind: str, origin: str) -> None:
+        from recops.store.tables import LakeBatchRow
+
         with self.store.session() as s:
             s.add(
                 LakeBatchRow(
@@ -136,6 +158,10 @@ class Catalog:
             counts: what the batch did.
             removed: files this batch replaces (compaction); hidden in the same transaction.
         """
+        from sqlalchemy import update
+
+        from recops.store.tables import IngestedSourceRow, LakeBatchRow, LakeFileRow
+
         now = _now()
         for paths in files.values():
             for p in paths:
@@ -185,12 +211,20 @@ class Catalog:
 
     def remove(self, paths: list[Path]) -> None:
         """Hide files from readers (retention); vacuum deletes them later."""
+        from sqlalchemy import update
+
+        from recops.store.tables import LakeFileRow
+
         rels = [str(p.relative_to(self.data_dir)) for p in paths]
         with self.store.session() as s:
             s.execute(update(LakeFileRow).where(LakeFileRow.path.in_(rels)).values(removed_at=_now()))
 
     def vacuum(self, grace: timedelta) -> int:
         """Delete files hidden for longer than ``grace`` (readers may still hold older lists)."""
+        from sqlalchemy import select
+
+        from recops.store.tables import LakeFileRow
+
         cutoff = _now() - grace
         with self.store.session() as s:
             rows = list(
