@@ -89,6 +89,19 @@ def build(per_day: int, days: int, folder: Path) -> Path:
     return workspace
 
 
+def _fresh_copy(workspace: Path, target: Path) -> Path | None:
+    """A new ``target/ws`` holding the workspace's config and store, or None when
+    ``target`` is already complete (its ``done`` marker)."""
+    if (target / "done").exists():
+        return None
+    shutil.rmtree(target, ignore_errors=True)
+    copy = target / "ws"
+    copy.mkdir(parents=True)
+    shutil.copy(workspace / "recops.toml", copy / "recops.toml")
+    shutil.copy(workspace / "recops.db", copy / "recops.db")
+    return copy
+
+
 def bloom_copy(workspace: Path, target: Path) -> Path:
     """The workspace with its requests and outcomes files rewritten with Parquet Bloom filters.
 
@@ -104,13 +117,9 @@ def bloom_copy(workspace: Path, target: Path) -> Path:
     from recops.lake.layout import ROW_GROUP_ROWS, dictionary_columns
     from recops.workspace import Workspace
 
-    if (target / "done").exists():
+    copy = _fresh_copy(workspace, target)
+    if copy is None:
         return target / "ws"
-    shutil.rmtree(target, ignore_errors=True)
-    copy = target / "ws"
-    copy.mkdir(parents=True)
-    shutil.copy(workspace / "recops.toml", copy / "recops.toml")
-    shutil.copy(workspace / "recops.db", copy / "recops.db")
     blooms = {
         "requests": {"request_id": ROW_GROUP_ROWS, "user_id": ROW_GROUP_ROWS},
         # about ten outcomes per request, and a row group holds a stretch of time
@@ -151,13 +160,9 @@ def registered_copy(workspace: Path, target: Path, versions: set[tuple[str, str]
     from recops.registry import register_version
     from recops.workspace import Workspace
 
-    if (target / "done").exists():
+    copy = _fresh_copy(workspace, target)
+    if copy is None:
         return target / "ws"
-    shutil.rmtree(target, ignore_errors=True)
-    copy = target / "ws"
-    copy.mkdir(parents=True)
-    shutil.copy(workspace / "recops.toml", copy / "recops.toml")
-    shutil.copy(workspace / "recops.db", copy / "recops.db")
     (copy / "data").symlink_to(workspace / "data")
     with Workspace.open(copy) as ws:
         for model, version in sorted(versions):
