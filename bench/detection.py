@@ -5,7 +5,7 @@ requests a day, 70 days). Each world has three quiet weeks of history first (rea
 deployments have history before they judge anything; the seasonal baselines need two to
 four weeks), then one incident of every kind, benign events included, placed by the
 simulator's defaults, except that the slow decay starts a week after the incident before
-it ends (``DECAY_GAP``). Each world is simulated, ingested, monitored (`run_monitors`),
+it ends (``--decay-gap-days``, 7). Each world is simulated, ingested, monitored (`run_monitors`),
 and judged by one detection pass (`detection_cycle`) as of the world's end, with the
 workspace defaults except the holiday calendar, which a team configures
 (``[detection] holidays``, from the world's holiday date).
@@ -67,7 +67,7 @@ WARMUP_DAYS = 21  # then the incidents; at 70 days the slow decay gets its full 
 # back): a decay that starts hours after another CTR drop is scored on the first alert in
 # its span, which the earlier drop's deficit can trip early or an alert that opened on the
 # earlier drop can hide. A week apart, each is measured on its own.
-DECAY_GAP = timedelta(days=7)
+DECAY_GAP_DAYS = 7
 GRACE = timedelta(days=1)
 FAST = {"stale_feature_group", "upstream_schema_change", "latency_regression", "late_arrivals",
         "candidate_source_outage"}  # fmt: skip
@@ -79,13 +79,16 @@ def _at(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-def build_world(root: Path, seed: int, days: int, requests_per_day: int) -> dict[str, Any]:
+def build_world(
+    root: Path, seed: int, days: int, requests_per_day: int, decay_gap_days: int
+) -> dict[str, Any]:
     start = date(2026, 9, 1)
-    room = days - WARMUP_DAYS - DECAY_GAP.days
+    gap = timedelta(days=decay_gap_days)
+    room = days - WARMUP_DAYS - decay_gap_days
     placed = SimConfig.default_incidents(start + timedelta(days=WARMUP_DAYS), room)
     incidents = [i for i in placed if i.kind != "slow_metric_decay"]
     incidents += [
-        replace(i, start=datetime.fromisoformat(str(i.start)) + DECAY_GAP)
+        replace(i, start=datetime.fromisoformat(str(i.start)) + gap)
         for i in placed
         if i.kind == "slow_metric_decay"
     ]
@@ -228,10 +231,14 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     }
 
 
-def world_options(parser: argparse.ArgumentParser, days: int = 70) -> None:
+def world_options(
+    parser: argparse.ArgumentParser, days: int = 70, decay_gap_days: int = DECAY_GAP_DAYS
+) -> None:
     """The options that say which worlds to simulate (shared with bench/diagnose.py)."""
     parser.add_argument("--worlds", type=int, default=5)
     parser.add_argument("--days", type=int, default=days)
+    parser.add_argument("--decay-gap-days", type=int, default=decay_gap_days,
+                        help="days between the incident before the slow decay and its start")  # fmt: skip
     parser.add_argument("--requests-per-day", type=int, default=20_000)
     parser.add_argument("--first-seed", type=int, default=101)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the worlds in this folder")
@@ -246,7 +253,7 @@ def worlds(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[int, Path, dic
         if (root / "truth.json").exists():
             yield seed, root, json.loads((root / "truth.json").read_text()), False
             continue
-        truth = build_world(root, seed, args.days, args.requests_per_day)
+        truth = build_world(root, seed, args.days, args.requests_per_day, args.decay_gap_days)
         (root / "truth.json").write_text(json.dumps(truth, default=str))
         yield seed, root, truth, True
 

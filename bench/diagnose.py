@@ -211,7 +211,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    world_options(parser, days=49)
+    world_options(parser, days=49, decay_gap_days=0)
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="recops-bench-diagnose-") as tmp:
