@@ -243,7 +243,8 @@ def _diagnose(
         target = points.series(metric, subject, slice_)
     unit = definition.unit if definition is not None else ""
     moved = shift(target, current, chosen, unit=unit)
-    move = Move(metric, subject, slice_, granularity, current, chosen, definition, moved)
+    evidence = alert.evidence if alert is not None else None
+    move = Move(metric, subject, slice_, granularity, current, chosen, definition, moved, evidence)
     if moved is None:
         notes.append("the series has no point in the baseline: causes are scored without its move")
     completeness = [w.label_completeness for w in target.within(current) if w.label_completeness is not None]

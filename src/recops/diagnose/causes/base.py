@@ -149,6 +149,8 @@ class Move:
         current, baseline: the two periods (windows whose start lies in them).
         definition: the metric's catalog entry, when it has one.
         moved: the series' shift between the periods (``None`` when either has no point).
+        alert_evidence: the evidence of the alert being explained (its detector's
+            statistic and parameters), ``None`` when a metric and period are diagnosed.
     """
 
     metric: str
@@ -159,6 +161,7 @@ class Move:
     baseline: Period
     definition: MetricDefinition | None
     moved: Shift | None
+    alert_evidence: Mapping[str, Any] | None = None
 
     @property
     def family(self) -> str:

@@ -6,6 +6,10 @@ the model and the version serving the move. Certainty: a Mann–Kendall trend of
 metric's daily values (in the moved slice) in its bad direction over the 21 days before the move
 (so a step at the move's start, which is no trend before it, does not count), significant
 and material (the Theil–Sen slope over those days against the catalog's relative line).
+When the alert being explained is a ``slide`` (the broken-line test on the hourly
+residual, which sees a slide days before 21 daily values do), its own evidence counts
+too: its one-sided significance times its fitted move against the catalog's line; the
+larger certainty of the two is used.
 Link: how global the move is, ``1 - `` the largest link of a significant slice hypothesis
 on a traffic dimension (surface, context keys; a move one of them explains is not a
 model-wide decay). Alignment: 1 (it is the move).
@@ -14,11 +18,13 @@ model-wide decay). Alignment: 1 (it is the move).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from statistics import NormalDist
+from typing import Any
 
 from recops.detect.detectors.kendall import mann_kendall, sen_slope
-from recops.diagnose.causes.base import Context, Hypothesis, make
+from recops.diagnose.causes.base import Context, Hypothesis, Move, make
 from recops.diagnose.causes.evidence import DEFAULT_RELATIVE, clamp, significance, window_value
 
 TREND_DAYS = 21
@@ -35,27 +41,14 @@ def model_decay(ctx: Context, found: Sequence[Hypothesis]) -> list[Hypothesis]:
         or definition.direction not in ("down_is_bad", "up_is_bad")
     ):
         return []
-    series = ctx.days.series(move.metric, move.subject, move.slice)
-    start = move.current.start - timedelta(days=TREND_DAYS)
-    days = [
-        (w.start, window_value(w)) for w in series.windows if start <= w.start and w.end <= move.current.start
-    ]
-    values = [(t, v) for t, v in days if v is not None]
-    if len(values) < MIN_DAYS:
-        return []
-    ys = [v for _, v in values]
-    xs = [(t - values[0][0]) / timedelta(days=1) for t, _ in values]
-    mk = mann_kendall(ys)
-    bad_down = definition.direction == "down_is_bad"
-    p = mk.p_down() if bad_down else mk.p_up()
-    slope = sen_slope(xs, ys).slope
-    level = statistics.median(ys)
-    relative = (slope * (xs[-1] - xs[0]) / level) if level else 0.0
-    bad = -relative if bad_down else relative
     line = definition.threshold.value if definition.threshold and definition.threshold.relative else None
-    certainty = significance(p, 1, ctx.alpha) * clamp(bad / (line or DEFAULT_RELATIVE))
-    if certainty <= 0:
+    trend = _daily_trend(ctx, definition.direction == "down_is_bad", line)
+    slide = _slide(move, ctx.alpha, line)
+    if trend is None and slide is None:
         return []
+    certainty, sentence, evidence, onset = max(
+        (x for x in (trend, slide) if x is not None), key=lambda x: x[0]
+    )
     # Where the move is: traffic slices only; a version that serves everything is no "where".
     slices = [h for h in found if h.kind == "slice" and h.certainty > 0 and "segment" in h.entity]
     specific = max((h.link for h in slices), default=0.0)
@@ -67,23 +60,78 @@ def model_decay(ctx: Context, found: Sequence[Hypothesis]) -> list[Hypothesis]:
             certainty=certainty,
             link=1.0 - specific,
             alignment=1.0,
-            onset=values[0][0],
+            onset=onset,
             sentence=(
-                f"{move.metric} has been sliding for {len(values)} days before the move: "
-                f"{100 * relative:+.1f}% over them (Theil–Sen), Mann–Kendall z = {mk.z:.1f}, "
-                f"spread over every slice (the most specific slice explains {100 * specific:.0f}%): "
-                f"{model or 'the model'}{f'@{version}' if version else ''} may be going stale"
+                f"{move.metric} {sentence}, spread over every slice (the most specific slice explains "
+                f"{100 * specific:.0f}%): {model or 'the model'}{f'@{version}' if version else ''} "
+                "may be going stale"
             ),
-            evidence={
-                "days": len(values),
-                "relative_change": relative,
-                "slope_per_day": slope,
-                "mann_kendall_z": mk.z,
-                "p_value": p,
-                "most_specific_slice": specific,
-            },
+            evidence={**evidence, "most_specific_slice": specific},
         )
     ]
+
+
+_Found = tuple[float, str, dict[str, Any], datetime]  # certainty, sentence, evidence, onset
+
+
+def _daily_trend(ctx: Context, bad_down: bool, line: float | None) -> _Found | None:
+    """Mann–Kendall and Theil–Sen over the daily values of the 21 days before the move."""
+    move = ctx.move
+    series = ctx.days.series(move.metric, move.subject, move.slice)
+    start = move.current.start - timedelta(days=TREND_DAYS)
+    days = [
+        (w.start, window_value(w)) for w in series.windows if start <= w.start and w.end <= move.current.start
+    ]
+    values = [(t, v) for t, v in days if v is not None]
+    if len(values) < MIN_DAYS:
+        return None
+    ys = [v for _, v in values]
+    xs = [(t - values[0][0]) / timedelta(days=1) for t, _ in values]
+    mk = mann_kendall(ys)
+    p = mk.p_down() if bad_down else mk.p_up()
+    slope = sen_slope(xs, ys).slope
+    level = statistics.median(ys)
+    relative = (slope * (xs[-1] - xs[0]) / level) if level else 0.0
+    bad = -relative if bad_down else relative
+    certainty = significance(p, 1, ctx.alpha) * clamp(bad / (line or DEFAULT_RELATIVE))
+    if certainty <= 0:
+        return None
+    sentence = (
+        f"has been sliding for {len(values)} days before the move: {100 * relative:+.1f}% over them "
+        f"(Theil–Sen), Mann–Kendall z = {mk.z:.1f}"
+    )
+    evidence = {"days": len(values), "relative_change": relative, "slope_per_day": slope,
+                "mann_kendall_z": mk.z, "p_value": p}  # fmt: skip
+    return certainty, sentence, evidence, values[0][0]
+
+
+def _slide(move: Move, alpha: float, line: float | None) -> _Found | None:
+    """The evidence of a ``slide`` alert: its z (one-sided) and its fitted move so far."""
+    alert = move.alert_evidence
+    if not alert or alert.get("detector") != "slide" or not isinstance(alert.get("slide"), Mapping):
+        return None
+    z = (alert.get("statistic") or {}).get("value")
+    moved = alert["slide"].get("moved")
+    if z is None or moved is None:
+        return None
+    p = 1.0 - NormalDist().cdf(float(z))
+    certainty = significance(p, 1, alpha) * clamp(abs(float(moved)) / (line or DEFAULT_RELATIVE))
+    if certainty <= 0:
+        return None
+    days = float(alert["slide"].get("onset_days_ago") or 0.0)
+    sentence = (
+        f"has been sliding for about {days:.1f} days: {100 * float(moved):+.1f}% along a line "
+        f"since then (broken-line z = {float(z):.1f})"
+    )
+    evidence = {
+        "detector": "slide",
+        "onset_days_ago": days,
+        "relative_change": float(moved),
+        "slope_per_day": alert["slide"].get("slope_per_day"),
+        "slide_z": float(z),
+        "p_value": p,
+    }
+    return certainty, sentence, evidence, move.current.end - timedelta(days=days)
 
 
 def _serving(ctx: Context) -> tuple[str | None, str | None]:
