@@ -235,7 +235,7 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
             )
         )
     slide = _slide_params(definition, seasonal_baseline)
-    if slide is not None and "hour" in sizes:
+    if slide is not None and threshold is not None and "hour" in sizes:
         specs.append(
             DetectorSpec(
                 "slide",
@@ -243,7 +243,7 @@ def specs_for(definition: MetricDefinition, config: Config) -> list[DetectorSpec
                 "hour",
                 alarm="ticket",
                 reason="a slide that began days ago, forecast to cross the catalog's "
-                f"{threshold.kind if threshold else ''} within 4 weeks (broken-line test on the hourly "
+                f"{threshold.kind} within 4 weeks (broken-line test on the hourly "
                 "seasonal residual), on all traffic: it sees the first days the trend test cannot",
                 total_only=True,
             )

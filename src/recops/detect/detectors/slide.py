@@ -316,8 +316,8 @@ class SlideDetector:
         fit = best_onset(middle, u, sigma, rows[onsets, 0], onsets, now, scale)
         if fit is None:
             return None
-        return fit, recent_gap(fit, middle[rows[:, 0] >= now - min_span], u[rows[:, 0] >= now - min_span],
-                               sigma[rows[:, 0] >= now - min_span], scale)  # fmt: skip
+        recent = rows[:, 0] >= now - min_span
+        return fit, recent_gap(fit, middle[recent], u[recent], sigma[recent], scale)
 
     def _crossing(self, fit: SlideFit, now: float) -> Crossing | None:
         """When the fitted broken line reaches the threshold, with the slope's interval."""
