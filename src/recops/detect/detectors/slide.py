@@ -228,7 +228,7 @@ class SlideDetector:
         self._scored: deque[tuple[float, float, float, float, bool]] = deque()
         self._noise = ResidualNoise(memory=1000)
         self._learned = 0.0  # days of residuals the noise has seen
-        self._last_day: object = None
+        self._last_day: object = None  # the local day of the last scored window
         self._lags_set = False
         self._alarmed = False
         self._clock = StatusClock()
@@ -249,9 +249,11 @@ class SlideDetector:
         residual, reason = self._baseline.observe(point)
         now = days_since_epoch(point.at)
         start = days_since_epoch(point.window_start)
-        day = point.window_start.astimezone(p.baseline.zone).date()
-        new_day, self._last_day = day != self._last_day, day
         if residual is not None and residual.baseline != 0 and residual.scale > 0:
+            # the first scored window of a local day is an onset candidate (a day whose
+            # midnight window went unscored still gets one)
+            day = point.window_start.astimezone(p.baseline.zone).date()
+            new_day, self._last_day = day != self._last_day, day
             base = abs(residual.baseline)
             u, sigma = self._sign * residual.residual / base, residual.scale / base
             self._scored.append((start, (start + now) / 2, u, sigma, new_day))
