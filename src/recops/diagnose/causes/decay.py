@@ -20,7 +20,6 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from statistics import NormalDist
 from typing import Any
 
 from recops.detect.detectors.kendall import mann_kendall, sen_slope
@@ -74,6 +73,11 @@ def model_decay(ctx: Context, found: Sequence[Hypothesis]) -> list[Hypothesis]:
 _Found = tuple[float, str, dict[str, Any], datetime]  # certainty, sentence, evidence, onset
 
 
+def _certainty(p: float, bad: float, alpha: float, line: float | None) -> float:
+    """Significant (one test) and material: the bad relative move against the catalog's line."""
+    return significance(p, 1, alpha) * clamp(bad / (line or DEFAULT_RELATIVE))
+
+
 def _daily_trend(ctx: Context, bad_down: bool, line: float | None) -> _Found | None:
     """Mann–Kendall and Theil–Sen over the daily values of the 21 days before the move."""
     move = ctx.move
@@ -93,7 +97,7 @@ def _daily_trend(ctx: Context, bad_down: bool, line: float | None) -> _Found | N
     level = statistics.median(ys)
     relative = (slope * (xs[-1] - xs[0]) / level) if level else 0.0
     bad = -relative if bad_down else relative
-    certainty = significance(p, 1, ctx.alpha) * clamp(bad / (line or DEFAULT_RELATIVE))
+    certainty = _certainty(p, bad, ctx.alpha, line)
     if certainty <= 0:
         return None
     sentence = (
@@ -114,8 +118,8 @@ def _slide(move: Move, alpha: float, line: float | None) -> _Found | None:
     moved = alert["slide"].get("moved")
     if z is None or moved is None:
         return None
-    p = 1.0 - NormalDist().cdf(float(z))
-    certainty = significance(p, 1, alpha) * clamp(abs(float(moved)) / (line or DEFAULT_RELATIVE))
+    p = 1.0 - statistics.NormalDist().cdf(float(z))
+    certainty = _certainty(p, abs(float(moved)), alpha, line)
     if certainty <= 0:
         return None
     days = float(alert["slide"].get("onset_days_ago") or 0.0)
