@@ -157,6 +157,28 @@ def test_a_thin_slice_needs_a_larger_move_than_a_thick_one() -> None:
     assert thick[drop_at].evidence["residual"]["scales"]["binomial"] < floor / 20
 
 
+def test_a_ratio_is_scaled_by_its_own_denominator_by_day_and_by_night() -> None:
+    # Binomial CTR (4%) whose hours carry 200 impressions at night and 4,000 by day, clicks
+    # coming in pairs (twice the binomial variance, as clicks cluster by request): pooled
+    # relative to the level, one scale
+    # would be too wide by day and too narrow by night. In units of each window's binomial
+    # error, the z's have about unit spread in both (decision 0051).
+    rng = np.random.default_rng(7)
+    baseline = SeasonalBaseline(SeasonalParams(min_relative_scale=0.0))
+    day_z, night_z = [], []
+    for i in range(7 * 24 * 8):
+        start = T0 + i * HOUR
+        n = 4000 if 9 <= start.hour < 23 else 200
+        clicks = float(2 * rng.binomial(n // 2, 0.04))
+        residual = baseline.observe(
+            SeriesPoint(at=start + HOUR, start=start, value=clicks / n, numerator=clicks, denominator=n)
+        )[0]
+        if residual is not None and i >= 7 * 24 * 5:
+            (day_z if n == 4000 else night_z).append(residual.z)
+    assert 0.8 < float(np.std(day_z)) < 1.25
+    assert 0.8 < float(np.std(night_z)) < 1.25
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_a_spike_alarms_on_its_window_and_the_direction_is_respected(seed: int) -> None:
     # +60% for one evening hour on traffic whose hourly residuals are about 5% (3% day

@@ -98,7 +98,8 @@ def test_a_slide_alarms_a_week_before_it_crosses_ten_percent() -> None:
         lead_days = 10.5 - (alarm + 1 - onset) / 24  # state i ends hour i + 1
         assert lead_days >= 7.0
         evidence = states[alarm].evidence
-        assert abs(evidence["slide"]["onset_days_ago"] - (alarm + 1 - onset) / 24) <= 1.0
+        # onsets are local midnights: the estimate may be one of them off, give or take its hour
+        assert abs(evidence["slide"]["onset_days_ago"] - (alarm + 1 - onset) / 24) <= 1.0 + 1 / 24
         forecast = evidence["forecast"]
         assert forecast["level"] == pytest.approx(-0.1)
         covered += forecast["low"] <= lead_days <= (forecast["high"] or math.inf)

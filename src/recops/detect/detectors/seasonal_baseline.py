@@ -21,7 +21,14 @@ The residual ``r = value - baseline`` is divided by a robust scale, the largest 
    the level (a volume at the daily peak moves more than at night). A baseline made of
    fewer than ``weeks`` values (a holiday after one earlier holiday, the first weeks) is
    noisier, so the pooled scale grows by √((1 + v(k)) / (1 + v(weeks))), v(k) being the
-   variance of a median of k values relative to one (1, 1/2, then π/(2k));
+   variance of a median of k values relative to one (1, 1/2, then π/(2k)).
+   A ratio's noise is set by its denominator, not its level: a night hour of 200
+   impressions wobbles far more than an evening hour of 2,000 at the same CTR, and one
+   pooled relative scale would be too wide by day and too narrow by night. So for ratio
+   points (where the binomial floor below applies) the residuals are pooled in units of
+   their own binomial error, and the pooled scale is that typical multiple (the
+   overdispersion: clicks cluster by request and user) times this window's binomial
+   error (decision 0051);
 2. **slot**: 1.4826 × MAD of this window's own history values × √(1 + v(k)) (the
    spread of a value minus the median of k others), when k ≥ 3;
 3. **binomial floor**: for a ratio with numerator/denominator, the standard error of the
@@ -180,6 +187,8 @@ class SeasonalBaseline:
         self._slots: dict[tuple[int, int, int], deque[_Entry]] = {}
         self._holidays: dict[tuple[int, int], deque[_Entry]] = {}
         self._pool = RollingMedian(self.params.pool)
+        # ratio residuals in units of their binomial error: the series' overdispersion
+        self._dispersion = RollingMedian(self.params.pool)
 
     def observe(self, point: SeriesPoint) -> tuple[Residual | None, str | None]:
         """Score ``point`` against its baseline, then learn from it.
@@ -196,6 +205,7 @@ class SeasonalBaseline:
         slot = (local.weekday(), *tod)
         history, reference, need = self._history(day, slot, tod, holiday)
         self._pool.expire(point.at)
+        self._dispersion.expire(point.at)
         residual: Residual | None = None
         reason: str | None = None
         if len(history) < need:
@@ -203,14 +213,15 @@ class SeasonalBaseline:
         else:
             base = statistics.median(e.value for e in history)
             r = value - base
-            pooled = self._pooled_scale(base, len(history))
+            binomial = self._binomial_scale(point, base, history)
+            pooled = self._pooled_scale(base, len(history), binomial)
             if len(self._pool) < p.min_pool:
                 reason = f"learning the noise: {len(self._pool)} of {p.min_pool} residuals"
             else:
                 scales = {
                     "pooled": pooled,
                     "slot": self._slot_scale(history),
-                    "binomial": self._binomial_scale(point, base, history),
+                    "binomial": binomial,
                     "poisson": self._poisson_scale(base, len(history)),
                     "relative_floor": p.min_relative_scale * abs(base),
                 }
@@ -218,7 +229,7 @@ class SeasonalBaseline:
                 z = r / scale if scale > 0 else (0.0 if r == 0 else math.copysign(MAX_STATISTIC, r))
                 z = max(-MAX_STATISTIC, min(MAX_STATISTIC, z))
                 residual = Residual(value, base, r, scale, z, holiday, reference, len(history), scales)
-            self._learn_residual(point, r, base)
+            self._learn_residual(point, r, base, binomial)
         self._remember(day, slot, tod, holiday, _Entry(day, value, point.denominator))
         return residual, reason
 
@@ -249,14 +260,20 @@ class SeasonalBaseline:
 
     # -- scale ---------------------------------------------------------------------
 
-    def _learn_residual(self, point: SeriesPoint, r: float, base: float) -> None:
+    def _learn_residual(self, point: SeriesPoint, r: float, base: float, binomial: float | None) -> None:
         if self.params.spread == "relative":
             if base != 0:
                 self._pool.add(point.at, abs(r) / abs(base))
         else:
             self._pool.add(point.at, abs(r))
+        if binomial:
+            self._dispersion.add(point.at, abs(r) / binomial)
 
-    def _pooled_scale(self, base: float, k: int) -> float | None:
+    def _pooled_scale(self, base: float, k: int, binomial: float | None) -> float | None:
+        if binomial and len(self._dispersion) >= self.params.min_pool:
+            dispersion = self._dispersion.median()
+            assert dispersion is not None
+            return MAD_TO_SD * dispersion * binomial  # k is in the binomial error already
         typical = self._pool.median()
         if typical is None:
             return None
