@@ -56,6 +56,7 @@ from recops.catalog import load_catalog
 from recops.contract import KINDS
 from recops.detect.alerts import Alert, list_alerts, list_groups
 from recops.detect.cycle import detection_cycle
+from recops.detect.detectors.slide import SlideParams
 from recops.ingest import ingest_files
 from recops.monitors import run_monitors
 from recops.monitors.series import read_series
@@ -121,13 +122,45 @@ def judge_world(root: Path, truth: dict[str, Any]) -> dict[str, Any]:
         alerts = list_alerts(ws.store)
         groups = list_groups(ws.store)
         family = {d.name: d.family for d in catalog}
-    return {
+        decay = next(i for i in truth["incidents"] if i["kind"] == "slow_metric_decay")
+        clicks = clicks_per_day(ws, _at(decay["start"]))
+    result = {
         "monitor_seconds": monitor_seconds,
         "points": points,
         "floor_seconds": floor,
         "detect_seconds": cycle.detection.seconds,
         **score(truth, alerts, groups, family, catalog.get("ctr").threshold),
     }
+    row = next(r for r in result["incidents"] if r["kind"] == "slow_metric_decay")
+    row["clicks_per_day"] = round(clicks)
+    row["limit_lead_days"] = round(limit_lead_days(decay, clicks, catalog.get("ctr").threshold.value), 1)
+    return result
+
+
+def clicks_per_day(ws: Workspace, before: datetime | None) -> float:
+    """Clicks a day over the week before ``before`` (the evidence a CTR test has to go on)."""
+    assert before is not None
+    sql = "SELECT count(*) FROM outcomes WHERE event = 'click' AND ts >= ? AND ts < ?"
+    row = ws.lake.connect().execute(sql, [before - timedelta(days=7), before]).fetchone()
+    return float(row[0]) / 7 if row else 0.0
+
+
+def limit_lead_days(decay: dict[str, Any], clicks: float, threshold: float) -> float:
+    """The most lead any test of the decay could have at the slide detector's z line.
+
+    An oracle that knows the onset, with a perfect baseline and nothing but Poisson noise
+    on the clicks, fits u(t) = β t to the relative CTR; after T days its z is
+    β √(C T³ / 3) for C clicks a day. It reaches the line z* at T* = (3 (z*/β)² / C)^(1/3),
+    and the series crosses the threshold at t× = threshold / β: the lead is t× − T*.
+    Real tests (unknown onset, a baseline of four noisy weeks, clicks clustered by request)
+    need more data than this oracle, so their lead is shorter.
+    """
+    start, end = _at(decay["start"]), _at(decay["end"])
+    assert start is not None and end is not None
+    beta = abs(decay["effect"]["relative_change"]) / ((end - start) / timedelta(days=1))
+    z_line = SlideParams().z
+    reach = (3 * (z_line / beta) ** 2 / max(clicks, 1.0)) ** (1 / 3)
+    return threshold / beta - reach
 
 
 def forget_detection(ws: Workspace) -> None:
@@ -292,7 +325,9 @@ def report(result: dict[str, Any]) -> None:
     print(f"{'incident':26} {'detected':>8} {'ttd h':>7} {'on time':>7} {'alerts':>6} {'groups':>6}  first")
     for row in result["incidents"]:
         ttd = "" if row["time_to_detect_h"] is None else f"{row['time_to_detect_h']:.1f}"
-        extra = f" (lead {row['lead_days']} d)" if "lead_days" in row else ""
+        extra = ""
+        if "lead_days" in row:
+            extra = f" (lead {row['lead_days']} d; at most {row.get('limit_lead_days')} d at this traffic)"
         if "after_rollout_h" in row:
             extra = f" ({row['after_rollout_h']:.1f} h after the full rollout)"
         print(f"{row['kind']:26} {row['detected']!s:>8} {ttd:>7} {row['on_time']!s:>7} {row['alerts']:>6} "
@@ -315,7 +350,8 @@ def summarize(results: list[dict[str, Any]]) -> None:
               f"time to detect h {sorted(ttd)}")  # fmt: skip
         if kind == "slow_metric_decay":
             leads = sorted(x["lead_days"] for x in rows if x.get("lead_days") is not None)
-            print(f"{'':26} lead days {leads}")
+            limits = sorted(x["limit_lead_days"] for x in rows if x.get("limit_lead_days") is not None)
+            print(f"{'':26} lead days {leads}; the most any test could have at this traffic {limits}")
         if kind == "bad_deploy_segment":
             after = sorted(x["after_rollout_h"] for x in rows if "after_rollout_h" in x)
             print(f"{'':26} hours after the full rollout {after}, within 6 h "

@@ -12,7 +12,7 @@ from recops.sim._arrivals import ArrivalFacts
 from recops.sim._changes import Change
 from recops.sim._clock import rfc3339
 from recops.sim._features import Runs
-from recops.sim._plan import Plan, ResolvedIncident
+from recops.sim._plan import ModelVersion, Plan, ResolvedIncident
 from recops.sim._platform import (
     CANDIDATE_SOURCES,
     FEATURE_GROUPS,
@@ -28,8 +28,10 @@ from recops.sim._platform import (
 from recops.sim._requests import CLICK_BIAS, Served
 
 SCHEMA_VERSION = 1
-# slow_metric_decay counts as visible once a quarter of its effect is reached.
-DECAY_VISIBLE_FRACTION = 0.25
+# A metric incident's data counts as visibly wrong once a quarter of its injected effect
+# on the entity it names is reached: a slow decay a quarter of the way along its ramp, a
+# bad deploy once it serves at least a quarter of its segment (decision 0050).
+VISIBLE_FRACTION = 0.25
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,16 @@ def build_truth(
     )
 
 
+def _deploy_visible(version: ModelVersion, inc: ResolvedIncident) -> int | None:
+    """When a bad version serves a quarter of its segment: the canary's start if the canary
+    takes that share, else the full rollout (None if it was rolled back first)."""
+    if version.canary_start_ms is not None and (version.canary_share or 0.0) >= VISIBLE_FRACTION:
+        return version.canary_start_ms
+    if version.canary_start_ms is None:
+        return inc.start_ms
+    return version.deployed_ms
+
+
 def _incident(
     plan: Plan,
     inc: ResolvedIncident,
@@ -220,11 +232,12 @@ def _incident(
     elif name == "slow_metric_decay":
         entity = {"model": model, "metric": "ctr"}
         effect = {"metric": "ctr", "relative_change": p["relative_change"], "shape": "linear"}
-        visible = inc.start_ms + int(DECAY_VISIBLE_FRACTION * (inc.end_ms - inc.start_ms))
+        visible = inc.start_ms + int(VISIBLE_FRACTION * (inc.end_ms - inc.start_ms))
     elif name == "bad_deploy_segment":
         segment = {"key": p["segment_key"], "value": p["segment_value"]}
         entity = {"model": model, "model_version": version, "segment": segment}
         effect = {"metric": "ctr", "relative_change": p["relative_change"], "segment": segment}
+        visible = _deploy_visible(next(v for v in plan.versions if v.incident_id == inc.id), inc)
     elif name == "latency_regression":
         entity = {"stage": p["stage"], "surface": p["surface"]}
         effect = {"metric": "latency_ms", "quantile": 0.99, "absolute_change_ms": p["added_p99_ms"]}

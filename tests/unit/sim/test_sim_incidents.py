@@ -112,6 +112,11 @@ def test_bad_deploy_hurts_only_its_segment(incident_world: World) -> None:
     assert truth_bad["ios"] == truth_good["ios"]
     kinds = [c["kind"] for c in inc.changes]
     assert kinds == ["canary", "deploy", "rollback"]
+    # A canary on under a quarter of users is a tenth of the effect: the data turns visibly
+    # wrong at the full rollout (decision 0050), not at the canary's start.
+    assert versions[version]["canary_share"] < 0.25
+    deploy = next(c["ts"] for c in inc.changes if c["kind"] == "deploy")
+    assert inc.detectable_at == deploy and at(inc.start) < at(deploy)
 
 
 def test_latency_regression_moves_one_stage_on_one_surface(incident_world: World) -> None:
