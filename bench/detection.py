@@ -24,9 +24,11 @@ Scoring, from the ground truth alone (nothing here knows a threshold):
   within 6 hours, the slow decay at least 7 days before the series crosses its
   threshold (the catalog's relative drop for CTR, reached at a known time of the
   linear decay);
-* a bad deploy is also timed from its full rollout (the ``deploy`` change after the
-  canary), reported as ``after_rollout_h``: during the canary only the canary's share of
-  the segment is hurt (decision 0047);
+* a bad deploy's data is visibly wrong once it serves a quarter of its segment: with the
+  default 10% canary, at the full rollout (decision 0050); ``after_rollout_h`` is also
+  reported, so a world with a larger canary still shows the rollout clock;
+* the slow decay's row also gives the most lead any test could have at the world's
+  traffic (``limit_lead_days``: an oracle that knows the onset, with Poisson noise only);
 * a false alarm is an alert group whose first alert belongs to no harmful incident;
   reported per simulated week, and separately those inside a benign event's span.
 
