@@ -25,8 +25,10 @@ With ``--bloom`` the same runs are repeated on a copy of the lake whose requests
 outcomes files carry Parquet Bloom filters on ``request_id`` (and ``user_id``): what the
 lake would hold if ``recops.lake.layout.write_parquet`` wrote them (see ``bloom_copy``).
 With ``--registered`` they are repeated on a copy of the store in which the model versions
-that served the traced requests are registered (``registered_copy``): the simulated lake
-has no registry, and a registered version is read through the registry (SQLAlchemy's ORM).
+that served the traced requests are registered (``registered_copy``: a training dataset
+with a month of upstream partitions, aliases moved around the lake's days): the simulated
+lake has no registry, and a registered version's lineage and alias history are read
+(in plain SQL, ``recops.registry.reads``, like the catalog).
 
 Times are medians of ``--repeat`` runs after one warm-up run each; the machine is
 shared, so the ratio to the floor measured in the same run matters more than seconds.
@@ -155,20 +157,44 @@ def bloom_copy(workspace: Path, target: Path) -> Path:
 def registered_copy(workspace: Path, target: Path, versions: set[tuple[str, str]]) -> Path:
     """The workspace with ``versions`` (model, version) registered, in a copy of its store.
 
-    The data folder is linked, so the copy's catalog lists the same files.
+    Each version is trained on a declared dataset built from the 30 daily partitions of
+    ``play_events`` before the lake's first day; ``production`` names them in turn from the
+    day before it, ``canary`` in turn during the first half of it (a history for the trace
+    to read). The data folder is linked, so the copy's catalog lists the same files.
     """
-    from recops.registry import register_version
+    from datetime import UTC, datetime
+
+    from recops.registry import declared_dataset, register_version, remove_alias, set_alias
     from recops.workspace import Workspace
 
     copy = _fresh_copy(workspace, target)
     if copy is None:
         return target / "ws"
     (copy / "data").symlink_to(workspace / "data")
+    first = datetime.combine(FIRST_DAY, datetime.min.time(), UTC)
+    upstream = [f"play_events:{(FIRST_DAY - timedelta(days=d)).isoformat()}" for d in range(30, 0, -1)]
+    ordered = sorted(versions)
     with Workspace.open(copy) as ws:
-        for model, version in sorted(versions):
-            register_version(
-                ws.store, model=model, version=version, artifact_uri=f"s3://bench/{model}/{version}"
+        for i, (model, version) in enumerate(ordered):
+            dataset = declared_dataset(
+                f"s3://bench/train/{model}/{version}",
+                digest=f"sha256:{i:064x}",
+                rows=10_000_000,
+                upstream=upstream,
             )
+            register_version(
+                ws.store,
+                model=model,
+                version=version,
+                artifact_uri=f"s3://bench/{model}/{version}",
+                datasets=[dataset],
+                created_at=first - timedelta(days=2) + timedelta(hours=i),
+            )
+        for alias, start, step in (("production", first - timedelta(days=1), 1), ("canary", first, 3)):
+            for i, (model, version) in enumerate(ordered):
+                set_alias(ws.store, model, alias, version, at=start + timedelta(hours=step * i))
+        for model in sorted({m for m, _ in ordered}):
+            remove_alias(ws.store, model, "canary", at=first + timedelta(hours=12))
     (target / "done").touch()
     return copy
 
@@ -253,8 +279,8 @@ def median_run(command: list[str], repeat: int) -> dict[str, Any]:
     }
 
 
-def measure(workspace: Path, sample: dict[str, Any], repeat: int) -> dict[str, Any]:
-    """The floor and every trace case on one workspace."""
+def measure(workspace: Path, sample: dict[str, Any], repeat: int, registered: bool = False) -> dict[str, Any]:
+    """The floor and every trace case on one workspace (whose traced versions are ``registered`` or not)."""
     newest = sample["newest"]["request_id"]
     floor = median_run([str(PYTHON), "-c", FLOOR_CODE, str(workspace), newest], repeat)
     recops = [str(PYTHON), "-m", "recops.cli", "trace", "-w", str(workspace), "--json"]
@@ -284,6 +310,10 @@ def measure(workspace: Path, sample: dict[str, Any], repeat: int) -> dict[str, A
             traced = json.loads(run["stdout"])
             if traced["request_id"] != expected:
                 raise SystemExit(f"{name}: traced {traced['request_id']}, expected {expected}")
+            if traced["model"]["registered"] != registered:
+                raise SystemExit(
+                    f"{name}: registered is {traced['model']['registered']}, expected {registered}"
+                )
         out["trace"][name] = {
             "process_seconds": run["seconds"],
             "process_cpu_seconds": run["cpu_seconds"],
@@ -318,22 +348,24 @@ def main() -> None:
     sample = json.loads(run_once([str(PYTHON), "-c", SAMPLE_CODE, str(workspace), MISSING_ID])["stdout"])
     assert sample["missing_present"] == 0
     lakes = {"as written by recops": workspace}
+    registered = "with the traced model versions registered"
     if args.bloom:
         lakes["with Bloom filters on request_id, user_id"] = bloom_copy(
             workspace, folder / f"bloom-{args.days}"
         )
     if args.registered:
         versions = {(m, v) for m, v in (sample[which]["model"] for which in ("newest", "middle", "oldest"))}
-        lakes["with the traced model versions registered"] = registered_copy(
-            workspace, folder / f"registered-{args.days}", versions
-        )
+        lakes[registered] = registered_copy(workspace, folder / f"registered-{args.days}", versions)
     startup = median_run([str(PYTHON), "-c", STARTUP_CODE], args.repeat)
     results: dict[str, Any] = {
         "requests": sample["requests"],
         "days": len(sample["dates"]),
         "target_seconds": 1.0,
         "startup": {"process_seconds": startup["seconds"], "process_cpu_seconds": startup["cpu_seconds"]},
-        "lakes": {name: measure(path, sample, args.repeat) for name, path in lakes.items()},
+        "lakes": {
+            name: measure(path, sample, args.repeat, registered=name == registered)
+            for name, path in lakes.items()
+        },
     }
     if args.json:
         print(json.dumps(results, indent=2))

@@ -47,10 +47,12 @@ How the lake is read (the whole command must stay under a second over 10M reques
   request, the first ``RUN_SAMPLE`` rows of the run.
 - Values are inlined in the SQL as escaped literals and results are converted without
   pandas (see :meth:`_Reader.query`): importing it would cost a third of the budget.
-- The catalog's file lists and whether the model version is registered are read in plain
-  SQL (:meth:`recops.store.Store.read`: ``sqlite3`` for a SQLite store), so a trace of an
-  unregistered version never imports SQLAlchemy; the registry (and with it SQLAlchemy) is
-  imported for a registered one, in the thread beside the outcome scan.
+- The catalog's file lists, whether the model version is registered and, when it is, the
+  version's record, datasets and alias history are read in plain SQL
+  (:meth:`recops.store.Store.read`: ``sqlite3`` for a SQLite store; the registry's reads
+  are :mod:`recops.registry.reads`, which ``lineage_of`` uses), so a trace never imports
+  SQLAlchemy's ORM, nor for a SQLite store SQLAlchemy at all. The registry's light
+  modules are imported for a registered version only, in the thread beside the outcome scan.
 """
 
 from __future__ import annotations
@@ -82,9 +84,8 @@ STAGE_SLO_SUFFIX = "_p99_ms"
 MATERIALIZATION_LOOKAHEAD = timedelta(days=2)
 #: Rows of a served run whose feature names are read to tell which group a feature comes from.
 RUN_SAMPLE = 256
-#: Whether the registry holds ``model@version`` (``RegistryVersionRow``), asked in plain SQL
-#: first: an unregistered version is then answered without importing the registry and
-#: SQLAlchemy's ORM (a quarter of a second; see :meth:`recops.store.Store.read`).
+#: Whether the registry holds ``model@version`` (``RegistryVersionRow``), asked first: an
+#: unregistered version is then answered without importing the registry at all.
 REGISTERED = "SELECT count(*) FROM registry_versions WHERE model = :model AND version = :version"
 _US = 1_000_000
 
@@ -630,9 +631,9 @@ def _assemble(
     hours = config.monitors.label_window_hours if outcome_hours is None else outcome_hours
     window = (located.ts - SKEW, located.ts + timedelta(hours=hours))
     reader.files("outcomes")  # listed here, not in a thread
-    # Overlapped: the outcome scan (many row groups, in parallel), the registry (importing
-    # it takes a tenth of a second) and the request's own row group; DuckDB runs without
-    # the GIL.
+    # Overlapped: the outcome scan (many row groups, in parallel), the registry (its read
+    # modules, a few hundredths of a second to import) and the request's own row group;
+    # DuckDB runs without the GIL.
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending_outcomes = pool.submit(reader.outcomes, located.request_id, *window)
         pending_model = pool.submit(model_info, lake, located.model, located.model_version, located.ts)

@@ -25,6 +25,8 @@ from recops.registry.entities import (
     check_alias_name,
     check_model_name,
 )
+from recops.registry.reads import alias_history as alias_history
+from recops.registry.reads import windows as windows
 from recops.registry.versions import default_actor, find_version_row
 from recops.store import Store
 from recops.store.tables import RegistryAliasEventRow, RegistryAliasRow
@@ -214,30 +216,6 @@ def _move(
     return AliasEvent(model, alias, version, when, recorded, who, reason, override, entry.seq)
 
 
-def _event(row: RegistryAliasEventRow) -> AliasEvent:
-    return AliasEvent(
-        row.model,
-        row.alias,
-        row.version,
-        utc(row.at),
-        utc(row.recorded_at),
-        row.actor,
-        row.reason,
-        row.override,
-        row.audit_seq,
-    )
-
-
-def alias_history(store: Store, model: str, alias: str | None = None) -> list[AliasEvent]:
-    """Every move of the model's aliases (or one alias), in the order they took effect."""
-    query = select(RegistryAliasEventRow).where(RegistryAliasEventRow.model == model)
-    if alias is not None:
-        query = query.where(RegistryAliasEventRow.alias == alias)
-    query = query.order_by(RegistryAliasEventRow.at, RegistryAliasEventRow.id)
-    with store.session() as session:
-        return [_event(r) for r in session.scalars(query)]
-
-
 def current_aliases(store: Store, model: str) -> list[AliasState]:
     """Where each alias of ``model`` points now."""
     query = select(RegistryAliasRow).where(RegistryAliasRow.model == model).order_by(RegistryAliasRow.alias)
@@ -280,20 +258,6 @@ def served_at(store: Store, model: str, at: datetime) -> list[AliasState]:
     if not events:
         raise NotFound(f"model {model!r} has no alias history")
     return states_at(events, utc(at))
-
-
-def windows(events: Sequence[AliasEvent]) -> list[AliasWindow]:
-    """The [start, end) spans during which each alias named each version."""
-    out: list[AliasWindow] = []
-    open_: dict[str, AliasEvent] = {}
-    for e in events:
-        previous = open_.pop(e.alias, None)
-        if previous is not None and previous.version is not None and previous.at < e.at:
-            out.append(AliasWindow(e.alias, previous.version, previous.at, e.at))
-        if e.version is not None:
-            open_[e.alias] = e
-    out.extend(AliasWindow(a, e.version, e.at, None) for a, e in open_.items() if e.version is not None)
-    return sorted(out, key=lambda w: (w.start, w.alias))
 
 
 def version_windows(store: Store, model: str, version: str) -> list[AliasWindow]:

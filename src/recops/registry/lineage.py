@@ -5,6 +5,10 @@ Forward (:func:`lineage_of`) answers "where did MODEL@VERSION come from"; revers
 trained on this dataset, source or partition" (impact analysis for a bad partition).
 Partitions match by label, or by time when both are time labels (``2026-10-01`` covers
 the hourly ``2026-10-01T13``), since sources differ in granularity.
+
+Importing this module does not import SQLAlchemy: the forward lineage reads in plain SQL
+(:mod:`recops.registry.reads`), so ``recops trace`` shows a registered version's lineage
+without the ORM; the reverse lineage imports it when it runs.
 """
 
 from __future__ import annotations
@@ -15,17 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-
 from recops.errors import InvalidInput
 from recops.lake import Lake
 from recops.registry._canonical import utc
-from recops.registry.aliases import alias_history, aliases_by_version, windows
 from recops.registry.datasets import local_path
 from recops.registry.entities import AliasWindow, LineageEdge, ModelVersion, UpstreamPartition
-from recops.registry.versions import get_version
+from recops.registry.reads import alias_history, get_version, windows
 from recops.store import Store
-from recops.store.tables import RegistryInputRow, RegistryUpstreamRow, RegistryVersionRow
 
 _HOUR = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -203,6 +203,8 @@ def reverse_lineage(store: Store, target: str) -> ReverseLineage:
     Raises:
         InvalidInput: an empty target.
     """
+    from recops.registry.aliases import aliases_by_version
+
     target = target.strip()
     if not target:
         raise InvalidInput("name a dataset, a source or SOURCE:PARTITION")
@@ -226,6 +228,10 @@ _Hit = tuple[str, str, str, str, str | None, tuple[str, ...]]
 
 
 def _dataset_hits(session: Any, target: str) -> list[_Hit]:
+    from sqlalchemy import or_, select
+
+    from recops.store.tables import RegistryInputRow, RegistryVersionRow
+
     conditions = [
         RegistryInputRow.digest == target,
         RegistryInputRow.uri == target,
@@ -252,6 +258,10 @@ def _dataset_hits(session: Any, target: str) -> list[_Hit]:
 
 
 def _upstream_hits(session: Any, source: str, partition: str | None) -> list[_Hit]:
+    from sqlalchemy import select
+
+    from recops.store.tables import RegistryInputRow, RegistryUpstreamRow, RegistryVersionRow
+
     rows = session.execute(
         select(
             RegistryVersionRow.model,

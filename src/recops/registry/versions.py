@@ -13,13 +13,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from recops.errors import Conflict, InvalidInput, NotFound
 from recops.registry import audit
-from recops.registry._canonical import canonical_json, check_number, loads, now, utc, utc_or_none
+from recops.registry._canonical import canonical_json, check_number, loads, now, utc
 from recops.registry.datasets import local_path, path_digest
 from recops.registry.entities import (
     CodeRef,
@@ -31,6 +31,8 @@ from recops.registry.entities import (
     check_model_name,
     check_version_name,
 )
+from recops.registry.reads import LATEST, LATEST_NAMED, not_found_message, version_entity
+from recops.registry.reads import get_version as get_version
 from recops.store import Store
 from recops.store.tables import (
     RegistryInputRow,
@@ -268,77 +270,9 @@ def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
         yield ids[i : i + size]
 
 
-def dataset_entity(inp: RegistryInputRow, upstream: Sequence[UpstreamPartition]) -> DatasetRef:
-    return DatasetRef(
-        uri=inp.uri,
-        digest=inp.digest,
-        name=inp.name,
-        role=inp.role,
-        computed=inp.computed,
-        format=inp.format,
-        rows=inp.rows,
-        bytes=inp.bytes,
-        files=inp.files,
-        time_column=inp.time_column,
-        time_min=utc_or_none(inp.time_min),
-        time_max=utc_or_none(inp.time_max),
-        schema=tuple((str(c), str(t)) for c, t in loads(inp.schema)),
-        upstream=tuple(sorted(upstream)),
-    )
-
-
-def version_entity(
-    row: RegistryVersionRow,
-    inputs: Sequence[RegistryInputRow],
-    upstream: Mapping[int, Sequence[UpstreamPartition]],
-) -> ModelVersion:
-    """The domain object of a version row and its input rows."""
-    code = loads(row.code)
-    env = loads(row.environment)
-    return ModelVersion(
-        model=row.model,
-        version=row.version,
-        artifact_uri=row.artifact_uri,
-        artifact_digest=row.artifact_digest,
-        datasets=tuple(dataset_entity(i, upstream.get(i.id, ())) for i in inputs),
-        code=CodeRef.from_dict(code) if code is not None else None,
-        params=loads(row.params),
-        metrics=loads(row.metrics),
-        environment=EnvironmentRef.from_dict(env) if env is not None else None,
-        tags=loads(row.tags),
-        created_by=row.created_by,
-        created_at=utc(row.created_at),
-        origin=row.origin,
-        run_id=row.run_id,
-        record_digest=row.record_digest,
-    )
-
-
-def get_version(store: Store, model: str, version: str) -> ModelVersion:
-    """The registered ``model@version``.
-
-    Raises:
-        NotFound: with the versions the model has.
-    """
-    with store.session() as session:
-        row = _row(session, model, version)
-        if row is None:
-            raise NotFound(_not_found(session, model, version))
-        return _entity(session, row)
-
-
 def _not_found(session: Session, model: str, version: str) -> str:
-    known = list(
-        session.scalars(
-            select(RegistryVersionRow.version)
-            .where(RegistryVersionRow.model == model)
-            .order_by(RegistryVersionRow.created_at.desc())
-            .limit(5)
-        )
-    )
-    if not known:
-        return f"no model {model!r} in the registry"
-    return f"no version {model}@{version}; latest: {', '.join(known)}"
+    latest = session.scalars(text(LATEST), {"model": model, "limit": LATEST_NAMED})
+    return not_found_message(model, version, [str(v) for v in latest])
 
 
 def find_version_row(session: Session, model: str, version: str) -> RegistryVersionRow:
