@@ -12,9 +12,8 @@ workspace defaults except the holiday calendar, which a team configures
 
 Scoring, from the ground truth alone (nothing here knows a threshold):
 
-* an alert belongs to an incident when its data time (its window's end) falls after the
-  incident's start and no later than its end widened by a day (a day window closes up to
-  a day after); a window that ends as the incident starts saw none of it;
+* an alert belongs to an incident when its data time falls in the incident's span
+  (ends included) widened by a day at the end (a day window closes up to a day after);
 * an incident is detected by the first alert that points at it: one naming its entity
   (the source, feature group, stage, candidate source, segment or version of the
   ground truth), or one of its expected family (and of its metric, when the ground
@@ -209,7 +208,7 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     def inside(alert: Alert, incident: dict[str, Any]) -> bool:
         start, end = _at(incident["start"]), _at(incident["end"])
         assert start is not None and end is not None
-        return start < alert.data_time <= end + GRACE  # a window ending at the start saw none of it
+        return start <= alert.data_time <= end + GRACE
 
     rows = []
     for incident in harmful:
