@@ -16,24 +16,36 @@ pickled records to a writer process, which converts and writes) and ``writer="th
    interpreter, plus any time the OS took to schedule it (the "idle" row shows that
    floor). Beside it, the naive way (one ``pa.Table.from_pylist`` per 5,000), and the
    thread writer's own measure: its longest run between two of its GIL-releasing pauses.
+2b. CPU stalls: a process sleeping 1 ms in a loop, pinned to one CPU, measures how late
+   it wakes beside a neighbour pinned to the same CPU: nothing; a busy loop at the
+   writer's priority (``SCHED_BATCH``, nice 10); a busy loop under ``SCHED_IDLE``; a busy
+   loop paced as the writer process is (``_writer.PACING``); the writer process of a
+   logger fed 2,000 requests/s from the other CPU, paced and unpaced. It shows whether a
+   waking thread waits for a busy neighbour of lower priority (decision 0048).
 3. A toy service: ``ThreadingHTTPServer`` on 127.0.0.1, each request scores 20
-   candidates (a little CPU) and returns JSON, without a logger and with each writer,
-   logging one request record per call. A load generator in another process sends a
-   fixed rate (open loop, keep-alive connections, 1 s of warm-up not counted) and
-   measures latency; the three variants take turns in rounds (the order rotating), each
-   on a fresh service process. Reported: pooled percentiles per variant, and the median
-   over rounds of each writer's p99 (p50) divided by the same round's p99 (p50) without a
-   logger. Per segment: the service's CPU time (its flusher thread's, and its writer
-   process's), and the garbage collections during the measured window.
+   candidates (a little CPU) and returns JSON, without a logger and with each arm,
+   logging one request record per call. Arms: two floors that any logger pays at least
+   ("noop": ``log()`` does nothing, what is left is the service building its arguments;
+   "list": ``log()`` appends them to a list, dropped every 0.2 s), each writer, and on
+   request ("--arms") the writer process without its pacing. A load generator in another
+   process sends a fixed rate (open loop, keep-alive connections, 1 s of warm-up not
+   counted) and measures latency; the arms take turns in rounds (the order rotating),
+   each on a fresh service process. Reported: pooled percentiles per arm, and per arm
+   the median, quartiles and range over rounds of its p99 divided by the same round's
+   p99 without a logger (and the median for p50). Per segment: the service's CPU time
+   (its flusher thread's, and its writer process's), and the garbage collections during
+   the measured window.
 
 Everything runs on this machine: with 2 CPUs, the load generator and any other job
-compete with the service, which inflates the tail latencies of part 3.
+compete with the service, which inflates the tail latencies of part 3: compare an arm
+with the floors measured in the same run, not with numbers from another run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -57,11 +69,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.contract import REQUESTS
+from recops.priority import lower_priority
 from recops.sdk import RequestLogger, _spool
-from recops.sdk.logger import Writer
+from recops.sdk import logger as logger_module
+from recops.sdk._writer import NICENESS, PACING
+from recops.sdk.logger import CONVERT_EVERY_S, Writer
 
 WRITERS: tuple[Writer, ...] = ("process", "thread")
-ARMS = ("without", *WRITERS)
+#: Two floors for any logger: "noop", a ``log()`` that does nothing (what remains is the
+#: service building its arguments), and "list", a ``log()`` that appends them to a list.
+#: Not run unless asked: "caller", ``RequestLogger.log()`` whose queue is emptied and
+#: dropped (what the caller's side costs, without any writer), and "process_unpaced",
+#: the writer process without its pacing.
+ARMS = ("without", "noop", "list", *WRITERS, "caller", "process_unpaced")
+LOGGED_ARMS = ARMS[1:-2]
 
 HOST = "127.0.0.1"
 SOURCES = ("collaborative", "trending", "continue_watching", "similar")
@@ -228,7 +249,11 @@ def _stored_rows(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 class _PauseSpy:
-    """Stands in for ``time`` in ``recops.sdk._spool``: times the thread writer's holds between pauses."""
+    """Stands in for ``time`` in ``recops.sdk._spool``: times the thread writer's holds between pauses.
+
+    Only while it converts (``Spool.convert``, wrapped by ``converting``): writing a file
+    releases the GIL, and its pauses between row groups are not what this measures.
+    """
 
     def __init__(self) -> None:
         self.last: float | None = None
@@ -242,7 +267,18 @@ class _PauseSpy:
         if self.last is not None:
             self.longest = max(self.longest, now - self.last)
         time.sleep(seconds)
-        self.last = time.perf_counter()
+        if self.last is not None:
+            self.last = time.perf_counter()
+
+    def converting(self, convert: Callable[..., None]) -> Callable[..., None]:
+        def timed(spool: _spool.Spool, *args: Any, **kwargs: Any) -> None:
+            self.last = time.perf_counter()
+            try:
+                convert(spool, *args, **kwargs)
+            finally:
+                self.last = None
+
+        return timed
 
 
 def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
@@ -275,11 +311,14 @@ def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
                     logger.close(timeout_s=None)
 
                 spy = _PauseSpy()
+                convert = _spool.Spool.convert
                 setattr(_spool, "time", spy)  # noqa: B010 - a bench-only spy
+                setattr(_spool.Spool, "convert", spy.converting(convert))  # noqa: B010
                 try:
                     run = _probed(flush_backlog)
                 finally:
                     setattr(_spool, "time", time)  # noqa: B010
+                    setattr(_spool.Spool, "convert", convert)  # noqa: B010
                 runs[f"{writer}_writer"].append(run | {"hold_max_ms": spy.longest * 1000})
                 assert logger.stats.written == records, logger.stats
         with tempfile.TemporaryDirectory() as spool:
@@ -307,6 +346,102 @@ def gil_stalls(records: int, repeats: int) -> dict[str, Any]:
     return result | {"records": records, "repeats": repeats}
 
 
+# ----------------------------------------------------------------- 2b. CPU stalls beside the writer
+
+#: What runs on the probe's CPU in part 2b, beside a 1 ms sleeper of normal priority.
+NEIGHBOURS = ("nothing", "spin", "spin_sched_idle", "paced_spin", "writer", "writer_unpaced")
+
+
+def _pin(cpu: int) -> None:
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, {cpu})
+
+
+def hog(mode: str, cpu: int) -> None:
+    """A CPU-bound neighbour process: spins, at the writer's priority or ``SCHED_IDLE``, paced or not."""
+    _pin(cpu)
+    if mode == "spin_sched_idle":
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        lower_priority(NICENESS)
+    between = PACING.pauser() if mode == "paced_spin" else None
+    while True:
+        if between is not None:
+            between()
+
+
+def probe(cpu: int, seconds: float) -> None:
+    """Print how late a 1 ms sleep wakes up (ms percentiles), pinned to ``cpu``, as JSON."""
+    _pin(cpu)
+    late: list[float] = []
+    end = time.perf_counter() + seconds
+    while (start := time.perf_counter()) < end:
+        time.sleep(0.001)
+        late.append(time.perf_counter() - start - 0.001)
+    print(json.dumps(percentiles_ms(late)), flush=True)
+
+
+def _log_steadily(writer_cpu: int, host_cpu: int, rate: float, seconds: float, paced: bool) -> dict[str, Any]:
+    """Log ``rate`` requests/s for ``seconds`` with the writer process pinned to ``writer_cpu``."""
+    rng = random.Random(4)
+    requests = [make_request(i, rng) for i in range(2000)]
+    saved = logger_module.WRITER_PACING
+    logger_module.WRITER_PACING = PACING if paced else None
+    try:
+        with tempfile.TemporaryDirectory() as spool:
+            logger = RequestLogger(spool, writer="process")
+            logger.flush()
+            assert logger.writer_pid is not None
+            os.sched_setaffinity(logger.writer_pid, {writer_cpu})
+            os.sched_setaffinity(0, {host_cpu})
+            start = time.perf_counter()
+            for i in range(int(rate * seconds)):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                logger.log(**requests[i % len(requests)])
+            logger.close(timeout_s=None)
+            return vars(logger.stats)
+    finally:
+        logger_module.WRITER_PACING = saved
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
+def cpu_stalls(seconds: float, repeats: int, rate: float) -> dict[str, Any]:
+    """Part 2b: how late a sleeper wakes up on a CPU it shares with each neighbour."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return {"skipped": "needs two CPUs"}
+    cpu, other = cpus[-1], cpus[0]
+    runs: dict[str, list[dict[str, float]]] = {n: [] for n in NEIGHBOURS}
+    for _ in range(repeats):
+        for neighbour in NEIGHBOURS:
+            sleeper = subprocess.Popen(
+                [sys.executable, __file__, "--probe", str(cpu), "--seconds", str(seconds)],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            spinner = None
+            if neighbour.endswith("spin") or neighbour == "spin_sched_idle":
+                spinner = subprocess.Popen([sys.executable, __file__, "--hog", neighbour, str(cpu)])
+            try:
+                if neighbour.startswith("writer"):
+                    _log_steadily(cpu, other, rate, seconds + 0.5, paced=neighbour == "writer")
+                out, _ = sleeper.communicate(timeout=seconds + 60)
+            finally:
+                if spinner is not None:
+                    spinner.kill()
+                    spinner.wait()
+            runs[neighbour].append(json.loads(out))
+    return {
+        neighbour: {
+            key: statistics.median(r[key] for r in rs)
+            for key in ("n", "p50_ms", "p99_ms", "p999_ms", "max_ms")
+        }
+        for neighbour, rs in runs.items()
+    } | {"seconds": seconds, "repeats": repeats, "rate": rate, "cpu": cpu}
+
+
 # ----------------------------------------------------------------- 3. toy service
 
 
@@ -314,15 +449,81 @@ ITEMS = 5_000
 DIM = 16
 
 
+class NoopLogger:
+    """A floor for any logger: ``log()`` does nothing with its arguments."""
+
+    def log(self, **fields: Any) -> None:
+        pass
+
+    def close(self) -> dict[str, int]:
+        return {"logged": 0, "dropped": 0, "errors": 0}
+
+
+class ListLogger:
+    """A floor for any logger: ``log()`` appends its arguments to a list, nothing else.
+
+    A thread takes the list as often as ``RequestLogger``'s flusher takes its queue, and
+    drops it (so the records live about as long as in a real logger's queue).
+    """
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+        self.logged = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def log(self, **fields: Any) -> None:
+        self.records.append(fields)
+
+    def _run(self) -> None:
+        while not self._stop.wait(CONVERT_EVERY_S):
+            taken, self.records = self.records, []
+            self.logged += len(taken)
+
+    def close(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return {"logged": self.logged + len(self.records), "dropped": 0, "errors": 0}
+
+
+class CallerOnlyLogger(RequestLogger):
+    """``RequestLogger`` with its caller's side only: the flusher drops what is queued."""
+
+    def _take_queued(self) -> None:
+        with self._lock:
+            self._queue = []
+
+
 class _Service:
-    def __init__(self, spool: str | None, writer: Writer) -> None:
+    def __init__(self, arm: str, spool: str) -> None:
         rng = random.Random(3)
         self.items = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(ITEMS)]
         self.rng = rng
-        self.logger = RequestLogger(spool, writer=writer) if spool else None
-        if self.logger is not None:
+        self.logger: RequestLogger | ListLogger | NoopLogger | None = None
+        if arm == "noop":
+            self.logger = NoopLogger()
+        elif arm == "list":
+            self.logger = ListLogger()
+        elif arm == "caller":
+            self.logger = CallerOnlyLogger(spool, writer="thread")
+        elif arm == "process_unpaced":
+            logger_module.WRITER_PACING = None
+            self.logger = RequestLogger(spool, writer="process")
+            self.logger.flush()
+        elif arm in WRITERS:
+            self.logger = RequestLogger(spool, writer=arm)
             self.logger.flush()  # steady state: a writer process has started (imported pyarrow)
         self.count = 0
+
+    def close(self) -> dict[str, int] | None:
+        """Close the logger (writing what it holds); return its counts."""
+        if isinstance(self.logger, ListLogger | NoopLogger):
+            return self.logger.close()
+        if self.logger is not None:
+            self.logger.close(timeout_s=None)
+            return vars(self.logger.stats)
+        return None
 
     def recommend(self, user: int) -> bytes:
         start = time.perf_counter()
@@ -406,9 +607,9 @@ def _thread_cpu_s(name: str) -> float | None:
     return None
 
 
-def serve(spool: str | None, writer: Writer) -> None:
+def serve(arm: str, spool: str) -> None:
     """Run the toy service until stdin closes; print its port, then its stats."""
-    service = _Service(spool, writer)
+    service = _Service(arm, spool)
     gc_pauses = _gc_pauses()
 
     class Handler(BaseHTTPRequestHandler):
@@ -435,10 +636,7 @@ def serve(spool: str | None, writer: Writer) -> None:
     server.shutdown()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     flusher_cpu_s = _thread_cpu_s("recops-requests-flusher")
-    stats = None
-    if service.logger is not None:
-        service.logger.close(timeout_s=None)
-        stats = vars(service.logger.stats)
+    stats = service.close()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the writer process, reaped by close()
     print(
         json.dumps(
@@ -526,9 +724,7 @@ def load(port: int, rps: float, seconds: float, warmup_s: float, connections: in
 
 
 def _segment(arm: str, args: argparse.Namespace, spool: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--serve"]
-    if arm != "without":
-        command += ["--spool", spool, "--writer", arm]
+    command = [sys.executable, __file__, "--serve", arm, "--spool", spool]
     service = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert service.stdout is not None and service.stdin is not None
@@ -548,12 +744,26 @@ def _segment(arm: str, args: argparse.Namespace, spool: str) -> dict[str, Any]:
             service.kill()
 
 
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, quartiles and range of per-round values."""
+    ordered = sorted(values)
+    quartiles = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else ordered * 3
+    return {
+        "median": statistics.median(ordered),
+        "q1": quartiles[0],
+        "q3": quartiles[2],
+        "min": ordered[0],
+        "max": ordered[-1],
+    }
+
+
 def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
-    pooled: dict[str, dict[str, list[float]]] = {arm: {"latencies": [], "from_schedule": []} for arm in ARMS}
+    arms: tuple[str, ...] = ("without", *args.arms)
+    pooled: dict[str, dict[str, list[float]]] = {arm: {"latencies": [], "from_schedule": []} for arm in arms}
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as spool:
         for round_ in range(args.rounds):
-            order = ARMS[round_ % len(ARMS) :] + ARMS[: round_ % len(ARMS)]
+            order = arms[round_ % len(arms) :] + arms[: round_ % len(arms)]
             for arm in order:
                 result = _segment(arm, args, spool)
                 for key in ("latencies", "from_schedule"):
@@ -586,19 +796,21 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
             "service_cpu_s": sum(r["service_cpu_s"] for r in rounds if r["arm"] == arm),
             "writer_process_cpu_s": sum(r["writer_process_cpu_s"] for r in rounds if r["arm"] == arm),
         }
-        for arm in ARMS
+        for arm in arms
     }
     by_round = {(r["round"], r["arm"]): r for r in rounds}
-    for writer in WRITERS:
+    for arm in args.arms:
         for q in ("p50", "p99"):
             ratios = [
-                by_round[(i, writer)][f"{q}_ms"] / by_round[(i, "without")][f"{q}_ms"]
+                by_round[(i, arm)][f"{q}_ms"] / by_round[(i, "without")][f"{q}_ms"]
                 for i in range(args.rounds)
             ]
-            summary[writer][f"{q}_ratios"] = ratios
-            summary[writer][f"{q}_ratio_median"] = statistics.median(ratios)
-            pooled_ratio = summary[writer]["latency"][f"{q}_ms"] / summary["without"]["latency"][f"{q}_ms"]
-            summary[writer][f"{q}_ratio_pooled"] = pooled_ratio
+            summary[arm][f"{q}_ratios"] = ratios
+            summary[arm][f"{q}_ratio_median"] = statistics.median(ratios)
+            summary[arm][f"{q}_ratio_spread"] = spread(ratios)
+            pooled_ratio = summary[arm]["latency"][f"{q}_ms"] / summary["without"]["latency"][f"{q}_ms"]
+            summary[arm][f"{q}_ratio_pooled"] = pooled_ratio
+    summary["arms"] = arms
     summary["rounds"] = rounds
     summary["files_written"] = len(files)
     summary["rows_written"] = rows_written
@@ -643,6 +855,18 @@ def print_table(report: dict[str, Any]) -> None:
             print(f"   {name:20} {g['work_ms']:9.1f} {g['stall_p99_ms']:13.2f} {g['stall_max_ms']:13.2f}")
         hold = gil["thread_writer"]["hold_max_ms"]
         print(f"   thread writer's longest run between two GIL-releasing pauses (converting): {hold:.2f} ms")
+    if (cpu := report.get("cpu_stalls")) is not None and "skipped" not in cpu:
+        print(
+            f"\n2b. how late a 1 ms sleeper wakes up on CPU {cpu['cpu']} beside each neighbour pinned there"
+            f" (medians of {cpu['repeats']} runs of {cpu['seconds']}s; writer: {cpu['rate']:.0f} requests/s)"
+        )
+        print(f"   {'':18} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8}")
+        for neighbour in NEIGHBOURS:
+            c = cpu[neighbour]
+            print(
+                f"   {neighbour:18} {c['p50_ms']:8.3f} {c['p99_ms']:8.3f} {c['p999_ms']:9.3f}"
+                f" {c['max_ms']:8.2f}"
+            )
     if "http" not in report:
         return
     http = report["http"]
@@ -655,21 +879,23 @@ def print_table(report: dict[str, Any]) -> None:
         f"   {'':16} {'n':>7} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8} {'CPU s':>7}"
         f" {'writer CPU s':>13}"
     )
-    for arm in ARMS:
+    labels = {"without": "no logger", "noop": "no-op log()", "list": "list.append"}
+    for arm in http["arms"]:
         lat = http[arm]["latency"]
-        label = "no logger" if arm == "without" else f"{arm} writer"
+        label = labels.get(arm, f"{arm} writer")
         print(
             f"   {label:16} {lat['n']:7d} {lat['p50_ms']:8.3f} {lat['p99_ms']:8.3f}"
             f" {lat['p999_ms']:9.3f} {lat['max_ms']:8.2f} {http[arm]['service_cpu_s']:7.1f}"
             f" {http[arm]['writer_process_cpu_s']:13.1f}"
         )
-    for writer in WRITERS:
-        w = http[writer]
-        per_round = " ".join(f"{r:.2f}" for r in w["p99_ratios"])
+    print("   p99 / the same round's p99 without a logger: median [quartiles] (range), pooled; p50 median")
+    for arm in http["arms"][1:]:
+        w = http[arm]
+        sp = w["p99_ratio_spread"]
         print(
-            f"   {writer} writer / no logger: p99 median of rounds {w['p99_ratio_median']:.3f}"
-            f" (pooled {w['p99_ratio_pooled']:.3f}; rounds {per_round}),"
-            f" p50 median {w['p50_ratio_median']:.3f}"
+            f"   {labels.get(arm, f'{arm} writer'):16} {sp['median']:.3f} [{sp['q1']:.3f}-{sp['q3']:.3f}]"
+            f" ({sp['min']:.2f}-{sp['max']:.2f}), pooled {w['p99_ratio_pooled']:.3f};"
+            f" p50 {w['p50_ratio_median']:.3f}"
         )
     print(
         "   segments: p50 ms, p99 ms | service CPU s (flusher thread) [writer process] |"
@@ -678,10 +904,10 @@ def print_table(report: dict[str, Any]) -> None:
     for r in http["rounds"]:
         gc_ = r["gc"]
         flusher = f"({r['flusher_cpu_s']:.2f})" if r["flusher_cpu_s"] is not None else ""
-        child = f"[{r['writer_process_cpu_s']:.2f}]" if r["arm"] == "process" else ""
+        child = f"[{r['writer_process_cpu_s']:.2f}]" if r["arm"].startswith("process") else ""
         runs = "/".join(str(n) for n in gc_["count"])
         print(
-            f"     {r['round']} {r['arm']:8} {r['p50_ms']:6.2f} {r['p99_ms']:7.2f}"
+            f"     {r['round']:2} {r['arm']:8} {r['p50_ms']:6.2f} {r['p99_ms']:7.2f}"
             f" | {r['service_cpu_s']:5.2f}"
             f" {flusher:>6} {child:>6} | {runs:>9}, {gc_['max_ms']:.1f}"
         )
@@ -703,23 +929,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="segments per variant")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--skip-http", action="store_true")
-    parser.add_argument("--only-http", action="store_true", help="skip parts 1 and 2")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only-http", action="store_true", help="skip parts 1, 2 and 2b")
+    parser.add_argument("--only-cpu-stalls", action="store_true", help="run part 2b alone")
+    parser.add_argument(
+        "--arms",
+        type=lambda text: tuple(text.split(",")),
+        default=LOGGED_ARMS,
+        help=f"loggers compared with no logger in part 3 (comma-separated; default {','.join(LOGGED_ARMS)})",
+    )
+    parser.add_argument("--serve", choices=ARMS, help=argparse.SUPPRESS)
     parser.add_argument("--spool", help=argparse.SUPPRESS)
-    parser.add_argument("--writer", default="process", choices=WRITERS, help=argparse.SUPPRESS)
     parser.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", type=int, metavar="CPU", help=argparse.SUPPRESS)
+    parser.add_argument("--hog", nargs=2, metavar=("MODE", "CPU"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if unknown := set(args.arms) - set(ARMS[1:]):
+        parser.error(f"unknown arms {sorted(unknown)}; choose among {', '.join(ARMS[1:])}")
     if args.serve:
-        serve(args.spool, args.writer)
+        serve(args.serve, args.spool)
         return
     if args.load:
         load(args.load, args.rps, args.seconds, 1.0, args.connections)
         return
+    if args.probe is not None:
+        probe(args.probe, args.seconds)
+        return
+    if args.hog:
+        hog(args.hog[0], int(args.hog[1]))
+        return
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}}
-    if not args.only_http:
+    if not args.only_http and not args.only_cpu_stalls:
         report["caller_cost"] = {writer: caller_cost(args.calls, 10, writer) for writer in WRITERS}
         report["gil_stalls"] = gil_stalls(20_000, repeats=3)
-    if not args.skip_http:
+    if not args.only_http:
+        report["cpu_stalls"] = cpu_stalls(args.seconds, repeats=args.rounds, rate=args.rps)
+    if not args.skip_http and not args.only_cpu_stalls:
         report["http"] = http_overhead(args)
     report["machine"]["load_average_at_end"] = os.getloadavg()
     if args.json:

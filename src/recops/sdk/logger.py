@@ -14,9 +14,12 @@ What happens next depends on the logger's ``writer``:
   converts them to Arrow and writes the files. Writing to a pipe releases the GIL, so
   the host pays little more than the caller's snapshot: converting a record takes
   tens of microseconds of interpreter time, which in the host competes with the
-  service's own threads for the GIL. The writer exits when its host does (its pipe
-  ends); if it dies, what it had not written is counted in ``stats.errors``, it is
-  started again once, and after a second death the logger writes in-process.
+  service's own threads for the GIL. The writer converts and writes in runs of a
+  quarter of a millisecond with short sleeps between (``_writer.PACING``): a service
+  thread that wakes up on the writer's CPU then gets it at once, instead of waiting
+  for the scheduler's next tick (decision 0048). The writer exits when its host does
+  (its pipe ends); if it dies, what it had not written is counted in ``stats.errors``,
+  it is started again once, and after a second death the logger writes in-process.
 - ``"thread"``: the flusher converts and writes in the host process. The conversion
   is built column by column, ``chunk_size`` records at a time, and sleeps ``pause_s``
   (handing the GIL to waiting threads) whenever it has held the GIL for
@@ -24,8 +27,9 @@ What happens next depends on the logger's ``writer``:
   tens of milliseconds of one ``pa.Table.from_pylist`` over a batch.
 
 Both writers share the conversion and file code (``_spool``): ``batch_size`` converted
-rows a file, written under a hidden temporary name first, then renamed, so a watcher
-(``recops ingest --watch DIR``) only ever sees complete files. ``bench/sdk_overhead.py``
+rows a file, in row groups of ``ROW_GROUP_ROWS`` written one at a time, under a hidden
+temporary name first, then renamed, so a watcher (``recops ingest --watch DIR``) only
+ever sees complete files. ``bench/sdk_overhead.py``
 measures the caller's cost, the GIL stalls and the effect on a service's latency.
 """
 
@@ -54,8 +58,8 @@ from recops.contract import OUTCOMES, REQUESTS, RecordKind, get_kind
 from recops.sdk import _arrow
 from recops.sdk._arrow import caller_time, flat_candidates, flat_map, flat_time_map
 from recops.sdk._spool import HOLD_BUDGET_S as HOLD_BUDGET_S
-from recops.sdk._spool import Spool
-from recops.sdk._writer import FRAME_RECORDS, Settings, WriterProcess
+from recops.sdk._spool import Pacing, Spool
+from recops.sdk._writer import FRAME_RECORDS, PACING, Settings, WriterProcess
 from recops.sdk.sampling import CRC_SPACE, crc, threshold
 
 _log = logging.getLogger("recops.sdk")
@@ -75,6 +79,8 @@ CONVERT_EVERY_S = 0.2
 IDLE_WAIT_S = 0.5
 #: Times a writer process that died is started again before writing in-process.
 WRITER_RESTARTS = 1
+#: How a writer process shares the CPU (None: it runs until it blocks; see ``_spool``).
+WRITER_PACING: Pacing | None = PACING
 
 Time = datetime | float | str
 Writer = Literal["process", "thread"]
@@ -228,7 +234,7 @@ class RecordLogger:
             chunk_size=self._chunk_size,
             lock=self._lock,
             warn=self._warn_once,
-            pause_s=self._pause_s,
+            pacing=Pacing(HOLD_BUDGET_S, self._pause_s),
         )
         self._child: WriterProcess | None = None
         self._restarts = 0
@@ -410,6 +416,7 @@ class RecordLogger:
             self._batch_size,
             self._chunk_size,
             self._flush_interval_s,
+            WRITER_PACING,
         )
         try:
             child = WriterProcess(settings, self._warn_once)

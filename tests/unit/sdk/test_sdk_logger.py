@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import pytest
 
 import recops.sdk
 from recops.contract import CHANGES, OUTCOMES, REQUESTS
-from recops.sdk import LoggerStats, OutcomeLogger, RecordLogger, RequestLogger, _arrow
+from recops.sdk import LoggerStats, OutcomeLogger, RecordLogger, RequestLogger, _arrow, _spool
+from recops.sdk import logger as logger_module
+from recops.sdk._writer import PACING, Settings, WriterProcess
 
 PARIS = timezone(timedelta(hours=1))
 
@@ -300,15 +303,18 @@ def test_no_partial_file_is_ever_visible(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
 ) -> None:
     written_to: list[str] = []
-    real_write_table = pq.write_table
 
-    def slow_write_table(table: pa.Table, where: Any, **kwargs: Any) -> None:
-        written_to.append(Path(where).name)
-        real_write_table(table, where, **kwargs)
-        time.sleep(0.01)  # a window in which a reader would see a finished temp file
+    class SlowParquetWriter(pq.ParquetWriter):  # type: ignore[misc]
+        def __init__(self, where: Any, *args: Any, **kwargs: Any) -> None:
+            written_to.append(Path(where).name)
+            super().__init__(where, *args, **kwargs)
+
+        def close(self) -> None:
+            super().close()
+            time.sleep(0.01)  # a window in which a reader would see a finished temp file
 
     if writer == "thread":  # the writer process does not see the patch
-        monkeypatch.setattr(pq, "write_table", slow_write_table)
+        monkeypatch.setattr(pq, "ParquetWriter", SlowParquetWriter)
     logger = RequestLogger(tmp_path, batch_size=20, flush_interval_s=3600, writer=writer)
     seen: set[str] = set()
     stop = threading.Event()
@@ -370,17 +376,16 @@ def test_the_flusher_survives_bad_records(
 def test_a_failed_write_is_counted_and_the_next_one_succeeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_write_table = pq.write_table
     calls: list[int] = []
 
-    def failing_once(table: pa.Table, where: Any, **kwargs: Any) -> None:
-        calls.append(1)
-        if len(calls) == 1:
-            Path(where).write_bytes(b"partial")
-            raise OSError("disk full")
-        real_write_table(table, where, **kwargs)
+    class FailingOnce(pq.ParquetWriter):  # type: ignore[misc]
+        def write_table(self, table: pa.Table, *args: Any, **kwargs: Any) -> None:
+            calls.append(1)
+            if len(calls) == 1:  # the file is open, with its header written: a partial file
+                raise OSError("disk full")
+            super().write_table(table, *args, **kwargs)
 
-    monkeypatch.setattr(pq, "write_table", failing_once)
+    monkeypatch.setattr(pq, "ParquetWriter", FailingOnce)
     logger = RequestLogger(tmp_path, flush_interval_s=3600, writer="thread")
     logger.log(**request(0))
     logger.flush()
@@ -664,3 +669,50 @@ def test_the_writer_process_finishes_when_its_host_is_killed(tmp_path: Path) -> 
     pid = int(host.stdout)
     wait_for(lambda: not pid_exists(pid))
     assert sorted(r["request_id"] for r in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(100))
+
+
+def test_a_file_is_written_one_row_group_at_a_time(tmp_path: Path, writer: str) -> None:
+    rows = 2 * _spool.ROW_GROUP_ROWS + 10
+    with RequestLogger(tmp_path, batch_size=10_000, flush_interval_s=3600, writer=writer) as logger:
+        for i in range(rows):
+            logger.log(**request(i))
+    (path,) = visible_files(tmp_path)
+    metadata = pq.read_metadata(path)
+    sizes = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
+    assert sizes == [_spool.ROW_GROUP_ROWS, _spool.ROW_GROUP_ROWS, 10]
+    assert [row["request_id"] for row in read_rows(tmp_path)] == [f"r{i}" for i in range(rows)]
+
+
+def test_pacing_sleeps_only_once_a_run_has_lasted_its_hold() -> None:
+    always = _spool.Pacing(hold_s=0.0, pause_s=0.002).pauser()
+    start = time.perf_counter()
+    for _ in range(10):
+        always()
+    assert time.perf_counter() - start >= 10 * 0.002  # a pause at every call
+    never = _spool.Pacing(hold_s=60.0, pause_s=60.0).pauser()
+    start = time.perf_counter()
+    for _ in range(10_000):
+        never()
+    assert time.perf_counter() - start < 5.0  # no pause within a run shorter than the hold
+
+
+def test_the_writer_process_is_paced_as_the_logger_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[Settings] = []
+    real_send = WriterProcess.send
+
+    def send(self: WriterProcess, kind: bytes, payload: bytes = b"", records: int = 0) -> None:
+        if kind == b"H":
+            seen.append(pickle.loads(payload))
+        real_send(self, kind, payload, records)
+
+    monkeypatch.setattr(WriterProcess, "send", send)
+    with RequestLogger(tmp_path / "paced") as logger:
+        logger.log(**request(0))
+    monkeypatch.setattr(logger_module, "WRITER_PACING", None)
+    with RequestLogger(tmp_path / "unpaced") as logger:
+        logger.log(**request(1))
+    assert [s.pacing for s in seen] == [PACING, None]
+    assert PACING.hold_s <= 0.001 and PACING.pause_s > 0
+    assert len(read_rows(tmp_path / "paced")) == len(read_rows(tmp_path / "unpaced")) == 1
