@@ -191,6 +191,13 @@ def compare(
     timings: dict[str, float] = {"plan": time.perf_counter() - started}
 
     counted = time.perf_counter()
+    # Columns are judged as their counts arrive, on this thread, while the engine counts the rest.
+    judged_early: dict[str, tuple[ColumnPair, ColumnResult]] = {}
+
+    def judge_early(name: str, ref_counts: ColumnCounts, cur_counts: ColumnCounts) -> None:
+        pair = ColumnPair(name, compared[name], ref_counts.binning, ref_counts.counts, cur_counts.counts)
+        judged_early[name] = pair, _judge(pair, rules)
+
     if isinstance(cur, Profile):
         ref_profile = (
             ref if isinstance(ref, Profile) else profile(ref, columns=list(compared), segment=segment)
@@ -210,6 +217,7 @@ def compare(
             max_segments=max_segments,
             workers=workers,
             progress=progress,
+            counted=judge_early,
         )
         assert maybe_cur is not None
         cur_profile = maybe_cur
@@ -233,12 +241,16 @@ def compare(
         if name in missing:
             report.columns.append(ColumnResult(name, kind, MISSING, note=missing[name]))
             continue
-        pair = ColumnPair(
-            name, kind, ref_profile.columns[name].binning, ref_profile.columns[name].counts,
-            cur_profile.columns[name].counts,
-        )  # fmt: skip
+        if name in judged_early:
+            pair, result = judged_early[name]
+        else:
+            pair = ColumnPair(
+                name, kind, ref_profile.columns[name].binning, ref_profile.columns[name].counts,
+                cur_profile.columns[name].counts,
+            )  # fmt: skip
+            result = _judge(pair, rules)
         report.pairs[name] = pair
-        report.columns.append(_judge(pair, rules))
+        report.columns.append(result)
     if ref_profile.segment_key is not None and segment is not None:
         report.segment_key = segment
         report.untracked_segment_rows = cur_profile.other_segment_rows

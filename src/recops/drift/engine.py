@@ -13,11 +13,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from recops.drift.counting import Segments
+from recops.drift.counts import ColumnCounts
 from recops.drift.profile import Profile
 from recops.drift.sources import Source
 
 #: Called with (columns done, columns in all) after each unit of work.
 Progress = Callable[[int, int], None]
+#: Called with a column's name and its reference and current counts as soon as both are known.
+Counted = Callable[[str, ColumnCounts, ColumnCounts], None]
 #: The reference's profile and the current window's (None without a current window).
 Profiles = tuple[Profile, Profile | None]
 
@@ -33,6 +36,7 @@ class Options:
     max_segments: int = 50
     workers: int | None = None
     progress: Progress | None = None
+    counted: Counted | None = None
 
 
 #: An engine's work: profile the reference unless it is a profile, count the current against it.
@@ -58,6 +62,7 @@ class Engine:
         max_segments: int = 50,
         workers: int | None = None,
         progress: Progress | None = None,
+        counted: Counted | None = None,
     ) -> Profiles:
         """Profile the reference (unless it is one already) and count the current window against it.
 
@@ -72,13 +77,16 @@ class Engine:
             max_segments: track at most this many segment values (the largest).
             workers: threads for local work (default: the CPU count, at most 8).
             progress: called with (columns done, columns in all) after each unit of work.
+            counted: called on the caller's thread with each column's two counts as soon as
+                both are known, while other columns are still being counted (an engine may
+                also never call it: the returned profiles hold every column either way).
 
         Returns:
             the reference profile and the current window's profile (None without a current).
         """
         options = Options(
             top_k=top_k, exact=exact, quantiles=quantiles, segment=segment, max_segments=max_segments,
-            workers=workers, progress=progress,
+            workers=workers, progress=progress, counted=counted,
         )  # fmt: skip
         return self.count(kinds, reference, current, options)
 

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,7 +34,7 @@ from recops.drift.counting import (
     use_scratch,
     values_binning,
 )
-from recops.drift.counts import CATEGORICAL, NUMERIC, ColumnCounts
+from recops.drift.counts import CATEGORICAL, NUMERIC, CategoricalCounts, ColumnCounts
 from recops.drift.engine import Engine, Options, Profiles, profile_segments
 from recops.drift.profile import Profile
 from recops.drift.sources import Source
@@ -161,26 +165,147 @@ def count(
     def one(group: list[str]) -> tuple[_Window, _Window]:
         return _unit(group, kinds, reference, current, options, segments)
 
+    schedule = Schedule.of(groups, kinds, reference)
     done = 0
-    with ThreadPoolExecutor(workers, thread_name_prefix="recops-drift", initializer=use_scratch) as pool:
-        units = pool.map(one, groups)
-        if options.quantiles or CATEGORICAL in kinds.values():
-            sketches.load()  # here, while the workers read, rather than in a worker later
-        for group, (ref_window, cur_window) in zip(groups, units, strict=True):
-            if not isinstance(reference, Profile):
-                ref_profile.columns.update(ref_window.columns)
-                for value, counts in ref_window.segments.items():
-                    ref_profile.segments.setdefault(value, {}).update(counts)
-            if cur_profile is not None:
-                cur_profile.columns.update(cur_window.columns)
-                for value, counts in cur_window.segments.items():
-                    cur_profile.segments.setdefault(value, {}).update(counts)
-            done += len(group)
-            if options.progress is not None:
-                options.progress(done, len(names))
+    for group, (ref_window, cur_window) in run_units(one, schedule, workers, warm=_warm(kinds, options)):
+        if not isinstance(reference, Profile):
+            ref_profile.columns.update(ref_window.columns)
+            for value, counts in ref_window.segments.items():
+                ref_profile.segments.setdefault(value, {}).update(counts)
+        if cur_profile is not None:
+            cur_profile.columns.update(cur_window.columns)
+            for value, counts in cur_window.segments.items():
+                cur_profile.segments.setdefault(value, {}).update(counts)
+            if options.counted is not None:
+                for name in group:
+                    options.counted(name, ref_profile.columns[name], cur_window.columns[name])
+        done += len(group)
+        if options.progress is not None:
+            options.progress(done, len(names))
+    # Units finish in any order: put columns and segments back in the order they were asked for.
+    values = segments.values if segments is not None else ()
     if not isinstance(reference, Profile):
-        ref_profile.columns = {name: ref_profile.columns[name] for name in names}
+        _in_order(ref_profile, names, values)
+    if cur_profile is not None:
+        _in_order(cur_profile, names, values)
     return ref_profile, cur_profile
+
+
+def _warm(kinds: Mapping[str, str], options: Options) -> Callable[[], None] | None:
+    # Import the sketch library on the main thread while the workers read, not in a worker later.
+    return sketches.load if options.quantiles or CATEGORICAL in kinds.values() else None
+
+
+def _in_order(profile: Profile, names: Sequence[str], tracked: Sequence[str]) -> None:
+    profile.columns = {name: profile.columns[name] for name in names if name in profile.columns}
+    profile.segments = {
+        value: {name: profile.segments[value][name] for name in names if name in profile.segments[value]}
+        for value in tracked
+        if value in profile.segments
+    }
+
+
+@dataclass
+class Schedule:
+    """Which unit of work a free worker takes next.
+
+    Counting a numeric column is mostly numpy and pyarrow with the interpreter lock
+    released; counting a categorical column is mostly Python (category names, the
+    distinct-count sketch, which take the lock). Two workers both counting categorical
+    columns mostly wait for each other, so a worker takes a *heavy* unit (one with a
+    categorical column) only when no other worker is counting one, or when no light
+    unit is left. Heavy units go largest first (by the reference's values outside its
+    tracked categories, when a stored profile says), so the run does not end on one.
+    """
+
+    heavy: deque[list[str]]
+    light: deque[list[str]]
+    running_heavy: int = 0
+    stopped: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def of(
+        cls, groups: Sequence[list[str]], kinds: Mapping[str, str], reference: Source | Profile
+    ) -> Schedule:
+        heavy = [g for g in groups if any(kinds[name] == CATEGORICAL for name in g)]
+        light = [g for g in groups if not any(kinds[name] == CATEGORICAL for name in g)]
+        if isinstance(reference, Profile):
+            heavy.sort(key=lambda g: -sum(_tail_rows(reference.columns[name]) for name in g))
+        return cls(deque(heavy), deque(light))
+
+    def take(self) -> tuple[list[str], bool] | None:
+        """The next unit and whether it is heavy (None: nothing left, or stopped)."""
+        with self.lock:
+            if self.stopped:
+                return None
+            if self.heavy and (not self.running_heavy or not self.light):
+                self.running_heavy += 1
+                return self.heavy.popleft(), True
+            if self.light:
+                return self.light.popleft(), False
+            return None
+
+    def finished(self, heavy: bool) -> None:
+        with self.lock:
+            self.running_heavy -= heavy
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+
+
+def _tail_rows(column: ColumnCounts) -> int:
+    counts = column.counts
+    return counts.other if isinstance(counts, CategoricalCounts) else 0
+
+
+Result = TypeVar("Result")
+
+
+def run_units(
+    work: Callable[[list[str]], Result], schedule: Schedule, workers: int, *, warm: Callable[[], None] | None
+) -> Iterator[tuple[list[str], Result]]:
+    """Run ``work`` on every unit of ``schedule`` on ``workers`` threads; yield units as they finish.
+
+    Each worker takes its next unit itself (no round trip through this thread). The first
+    error stops the schedule and is raised here once the running units have finished.
+    """
+    results: queue.SimpleQueue[tuple[list[str], Result] | BaseException | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        use_scratch()
+        try:
+            while (taken := schedule.take()) is not None:
+                group, heavy = taken
+                try:
+                    result = work(group)
+                finally:
+                    schedule.finished(heavy)
+                results.put((group, result))
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            schedule.stop()
+            results.put(exc)
+        finally:
+            results.put(None)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="recops-drift") as pool:
+        for _ in range(workers):
+            pool.submit(worker)
+        if warm is not None:
+            warm()
+        running = workers
+        try:
+            while running:
+                item = results.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:  # an error here or in a worker, or the caller stopped early: start no more units
+            schedule.stop()
 
 
 run = Engine(count).run
