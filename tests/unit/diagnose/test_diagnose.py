@@ -145,6 +145,25 @@ def test_schema_change_ranks_first_for_the_drift_alert(
     )  # a drift move's causes are upstream
 
 
+def test_schema_change_ranks_first_for_the_schema_changes_alert(
+    ws: Workspace, world: tuple[Path, dict[str, Any]]
+) -> None:
+    # The schema_changes series counts a partition in its own window, so its alert can be
+    # judged before the partition has landed: the diagnosis still finds the change.
+    incident = world[1]["upstream_schema_change"]
+    start, end = _at(incident["start"]), _at(incident["end"]) + timedelta(days=1)
+    alert = min(
+        (a for a in list_alerts(ws.store) if a.metric == "schema_changes" and start < a.data_time <= end),
+        key=lambda a: (a.data_time, a.id),
+    )
+    best = top(diagnose_alert(ws.store, ws.lake, ws.config, alert.id))
+    assert best["kind"] == "schema_change"
+    assert best["entity"]["source"] == incident["entity"]["source"] == alert.subject
+    assert incident["entity"]["column"] in best["entity"]["columns"]
+    change = best["evidence"]["changes"][0]
+    assert _at(change["partition_start"]) < alert.data_time
+
+
 def test_late_arrivals_alert_names_source_and_partitions(
     ws: Workspace, world: tuple[Path, dict[str, Any]]
 ) -> None:

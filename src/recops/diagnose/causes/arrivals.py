@@ -11,7 +11,9 @@ series only count them.
   arrival metrics, 0 for another source's, otherwise the association of its delay with
   the move (hours), or small priors where lineage is unknown.
 * **Schema changes** (kind ``schema_change``): a partition whose column → type map differs
-  from the previous partition's; certain (it is a fact), timed by when it landed. Link:
+  from the previous partition's, in the period by its own window (as the ``schema_changes``
+  series counts it, so an alert on that series finds it before it has landed) or by when
+  it landed; certain (it is a fact), timed by when it landed. Link:
   1 for the source's own arrival metrics; for a feature's move (drift, null rate), 0.8 when
   a changed column shares a word with the feature's name, else 0.5 (lineage from columns to
   features is not recorded); for a business metric, the best link of a drifted feature
@@ -130,6 +132,7 @@ def schema_changes(ctx: Context, found: Sequence[Hypothesis]) -> list[Hypothesis
         columns = sorted({c for change in changes for c in change["columns"]})
         link, how = _schema_link(ctx, source, columns, found)
         landed = first["landed_at"]
+        began = min(landed, first["partition_start"])  # its data belong to the partition's window
         detail = "; ".join(f"{c['column']} {c['from']} → {c['to']}" for c in first["diff"])
         out.append(
             make(
@@ -142,14 +145,21 @@ def schema_changes(ctx: Context, found: Sequence[Hypothesis]) -> list[Hypothesis
                 },
                 certainty=1.0,
                 link=link,
-                alignment=alignment(landed, move.current),
-                onset=landed,
+                alignment=alignment(began, move.current),
+                onset=began,
                 sentence=(
                     f"source {source} changed its schema at partition {first['partition']} (landed "
                     f"{landed:%Y-%m-%d %H:%M} UTC): {detail}; {len(changes)} partition(s) changed; {how}"
                 ),
                 evidence={
-                    "changes": [{**c, "landed_at": c["landed_at"].isoformat()} for c in changes],
+                    "changes": [
+                        {
+                            **c,
+                            "landed_at": c["landed_at"].isoformat(),
+                            "partition_start": c["partition_start"].isoformat(),
+                        }
+                        for c in changes
+                    ],
                     "link": how,
                 },
             )
@@ -327,7 +337,9 @@ def _schema_changes(landings: list[_Landing], start: datetime, end: datetime) ->
     for x in landings:
         if x.schema is None:
             continue
-        if previous is not None and x.schema != previous and start <= x.first_landed < end:
+        # a partition of the period by its own window (as the series count it) or by landing
+        inside = start <= x.first_landed < end or start <= x.start < end
+        if previous is not None and x.schema != previous and inside:
             diff = [
                 {"column": c, "from": previous.get(c), "to": x.schema.get(c)}
                 for c in sorted(set(previous) | set(x.schema))
@@ -336,6 +348,7 @@ def _schema_changes(landings: list[_Landing], start: datetime, end: datetime) ->
             out.append(
                 {
                     "partition": x.partition,
+                    "partition_start": x.start,
                     "landed_at": x.first_landed,
                     "columns": [d["column"] for d in diff],
                     "diff": diff,
