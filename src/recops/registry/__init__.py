@@ -16,8 +16,9 @@ from __future__ import annotations
 # Private names: the package's public names are exactly ``__all__`` (and its submodules).
 import sys as _sys
 import typing as _typing
-from importlib import import_module as _import_module
 from types import ModuleType as _ModuleType
+
+from recops.lazy import lazy_getattr as _lazy_getattr
 
 if _typing.TYPE_CHECKING:
     from recops.registry.aliases import alias_history as alias_history
@@ -139,14 +140,7 @@ _SOURCES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> _typing.Any:
-    """Import the module that defines ``name`` and keep the name here."""
-    module = _SOURCES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(_import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, {name: f"{__name__}.{module}" for name, module in _SOURCES.items()})
 
 
 def __dir__() -> list[str]:
