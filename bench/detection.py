@@ -1,14 +1,16 @@
 """Benchmark: does detection catch every injected incident in time, and stay quiet otherwise?
 
-Issue 6's acceptance, measured over simulated worlds (different seeds, at least 20,000
-requests a day, 70 days). Each world has three quiet weeks of history first (real
-deployments have history before they judge anything; the seasonal baselines need two to
-four weeks), then one incident of every kind, benign events included, placed by the
-simulator's defaults, except that the slow decay starts a week after the incident before
-it ends (``--decay-gap-days``, 7). Each world is simulated, ingested, monitored (`run_monitors`),
-and judged by one detection pass (`detection_cycle`) as of the world's end, with the
-workspace defaults except the holiday calendar, which a team configures
-(``[detection] holidays``, from the world's holiday date).
+Issue 6's acceptance, measured over simulated worlds (different seeds, 40,000 requests a
+day, 72 days; the issue asks for at least 20,000). Each world has three quiet weeks of
+history first (real deployments have history before they judge anything; the seasonal
+baselines need two to four weeks), then one incident of every kind, benign events
+included, placed by the simulator's defaults, except the slow decay: it starts a week
+after the incident before it ends (``--decay-gap-days``, 7) and loses 20% over six weeks
+(``--decay-days``, 42), so it crosses the CTR threshold on day 70 (decision 0053). Each
+world is simulated, ingested, monitored (`run_monitors`), and judged by one detection
+pass (`detection_cycle`) as of the world's end, with the workspace defaults except the
+holiday calendar, which a team configures (``[detection] holidays``, from the world's
+holiday date).
 
 Scoring, from the ground truth alone (nothing here knows a threshold):
 
@@ -30,11 +32,15 @@ Scoring, from the ground truth alone (nothing here knows a threshold):
 * the slow decay's row also gives the most lead any test could have at the world's
   traffic (``limit_lead_days``: an oracle that knows the onset, with Poisson noise only);
 * a false alarm is an alert group whose first alert belongs to no harmful incident;
-  reported per simulated week, and separately those inside a benign event's span.
+  reported per simulated week, and separately those inside a benign event's span;
+* except an arrival alert on a partition that landed later than the ground truth's own
+  expected delay plus tolerance for its source (within the partition's span, widened by
+  a day after it landed): the simulator's delays are lognormal, so a source is late now
+  and then without an incident, and saying so is right. Those are reported apart.
 
 It also times the detection pass beside its floor, a plain read of every stored point.
 
-    .venv/bin/python bench/detection.py                      # 5 worlds × 20,000 requests/day
+    .venv/bin/python bench/detection.py                      # 5 worlds × 40,000 requests/day
     .venv/bin/python bench/detection.py --worlds 1 --json    # one world, JSON
     .venv/bin/python bench/detection.py --keep /tmp/worlds   # keep the worlds; a later
         run with the same --keep reuses them (and their monitor series) and judges again
@@ -50,7 +56,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +71,15 @@ from recops.monitors.series import read_series
 from recops.sim import SimConfig, simulate
 from recops.workspace import Workspace
 
-WARMUP_DAYS = 21  # then the incidents; at 70 days the slow decay gets its full 3 weeks
+WARMUP_DAYS = 21  # then the incidents
+# A slow decay of 20% over six weeks (decision 0053). One over three weeks crosses the
+# threshold 10.5 days in, and no test could warn a week ahead at this traffic: an oracle
+# that knows its onset gets 6.6 days at 20,000 requests a day, 7.4 at 40,000.
+DECAY_DAYS = 42
+DAYS = 72  # the decay starts on day 49 and crosses the CTR threshold halfway, on day 70
+# At 20,000 requests a day a segment's CTR drop is at the edge of what 6 hours can show
+# (decision 0053); 40,000 is still a small service.
+REQUESTS_PER_DAY = 40_000
 # The slow decay starts this long after the incident before it ends (a bad deploy, rolled
 # back): a decay that starts hours after another CTR drop is scored on the first alert in
 # its span, which the earlier drop's deficit can trip early or an alert that opened on the
@@ -83,15 +97,16 @@ def _at(text: str | None) -> datetime | None:
 
 
 def build_world(
-    root: Path, seed: int, days: int, requests_per_day: int, decay_gap_days: int
+    root: Path, seed: int, days: int, requests_per_day: int, decay_gap_days: int, decay_days: int | None
 ) -> dict[str, Any]:
     start = date(2026, 9, 1)
     gap = timedelta(days=decay_gap_days)
+    decay_hours = 24.0 * decay_days if decay_days else None
     room = days - WARMUP_DAYS - decay_gap_days
     placed = SimConfig.default_incidents(start + timedelta(days=WARMUP_DAYS), room)
     incidents = [i for i in placed if i.kind != "slow_metric_decay"]
     incidents += [
-        replace(i, start=datetime.fromisoformat(str(i.start)) + gap)
+        replace(i, start=datetime.fromisoformat(str(i.start)) + gap, hours=decay_hours or i.hours)
         for i in placed
         if i.kind == "slow_metric_decay"
     ]
@@ -126,12 +141,13 @@ def judge_world(root: Path, truth: dict[str, Any]) -> dict[str, Any]:
         family = {d.name: d.family for d in catalog}
         decay = next(i for i in truth["incidents"] if i["kind"] == "slow_metric_decay")
         clicks = clicks_per_day(ws, _at(decay["start"]))
+        late = late_partitions(ws, truth)
     result = {
         "monitor_seconds": monitor_seconds,
         "points": points,
         "floor_seconds": floor,
         "detect_seconds": cycle.detection.seconds,
-        **score(truth, alerts, groups, family, catalog.get("ctr").threshold),
+        **score(truth, alerts, groups, family, catalog.get("ctr").threshold, late),
     }
     row = next(r for r in result["incidents"] if r["kind"] == "slow_metric_decay")
     row["clicks_per_day"] = round(clicks)
@@ -145,6 +161,29 @@ def clicks_per_day(ws: Workspace, before: datetime | None) -> float:
     sql = "SELECT count(*) FROM outcomes WHERE event = 'click' AND ts >= ? AND ts < ?"
     row = ws.lake.connect().execute(sql, [before - timedelta(days=7), before]).fetchone()
     return float(row[0]) / 7 if row else 0.0
+
+
+def late_partitions(ws: Workspace, truth: dict[str, Any]) -> list[tuple[str, datetime, datetime]]:
+    """(source, partition start, landed) of every partition that landed later than the ground
+    truth's own expected delay plus tolerance and was not due during an injected incident:
+    the simulator's delays are lognormal, so a source is late now and then by itself."""
+    spans = [(_at(i["start"]), _at(i["end"])) for i in truth["incidents"] if not i["benign"]]
+    late = []
+    connection = ws.lake.connect()
+    for source in truth["sources"]:
+        period = timedelta(hours=1) if source["cadence"] == "hourly" else timedelta(days=1)
+        allowed = timedelta(seconds=source["expected_delay_seconds"] + source["tolerance_seconds"])
+        rows = connection.execute(
+            "SELECT partition, epoch_ms(landed_at) FROM arrivals WHERE source = ?", [source["name"]]
+        ).fetchall()
+        for partition, landed_ms in rows:
+            start = datetime.fromisoformat(partition).replace(tzinfo=UTC)
+            landed = datetime.fromtimestamp(landed_ms / 1000, UTC)
+            due = start + period + timedelta(seconds=source["expected_delay_seconds"])
+            injected = any(begin <= due <= end for begin, end in spans)  # type: ignore[operator]
+            if landed > start + period + allowed and not injected:
+                late.append((source["name"], start, landed))
+    return late
 
 
 def limit_lead_days(decay: dict[str, Any], clicks: float, threshold: float) -> float:
@@ -201,7 +240,7 @@ def _values(value: Any) -> list[Any]:
 
 
 def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family: dict[str, str],
-          ctr_threshold: Any) -> dict[str, Any]:  # fmt: skip
+          ctr_threshold: Any, late: list[tuple[str, datetime, datetime]]) -> dict[str, Any]:  # fmt: skip
     harmful = [i for i in truth["incidents"] if not i["benign"]]
     benign = [i for i in truth["incidents"] if i["benign"]]
 
@@ -245,10 +284,20 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
     members = defaultdict(list)
     for alert in alerts:
         members[alert.group_id].append(alert)
-    false_groups, benign_hits = [], []
+
+    def on_late_partition(alert: Alert) -> bool:
+        return family.get(alert.metric) == "arrival" and any(
+            alert.subject == source and start <= alert.data_time <= landed + GRACE
+            for source, start, landed in late
+        )
+
+    false_groups, benign_hits, late_alerts = [], [], []
     for group in groups:
         opener = min(members[group.id], key=lambda a: a.data_time)
         if any(inside(opener, i) for i in harmful):
+            continue
+        if on_late_partition(opener):
+            late_alerts.append(opener)
             continue
         false_groups.append(opener)
         hit = [i["kind"] for i in benign if inside(opener, i)]
@@ -262,19 +311,29 @@ def score(truth: dict[str, Any], alerts: list[Alert], groups: list[Any], family:
         "false_alarms": [
             f"{a.data_time:%m-%d %H:%M} {a.summary}" for a in sorted(false_groups, key=lambda a: a.data_time)
         ],
+        "late_partitions": len(late),
+        "late_partition_alerts": [
+            f"{a.data_time:%m-%d %H:%M} {a.summary}" for a in sorted(late_alerts, key=lambda a: a.data_time)
+        ],
         "benign_alerts": benign_hits,
     }
 
 
 def world_options(
-    parser: argparse.ArgumentParser, days: int = 70, decay_gap_days: int = DECAY_GAP_DAYS
+    parser: argparse.ArgumentParser,
+    days: int = DAYS,
+    decay_gap_days: int = DECAY_GAP_DAYS,
+    decay_days: int | None = DECAY_DAYS,
+    requests_per_day: int = REQUESTS_PER_DAY,
 ) -> None:
     """The options that say which worlds to simulate (shared with bench/diagnose.py)."""
     parser.add_argument("--worlds", type=int, default=5)
     parser.add_argument("--days", type=int, default=days)
     parser.add_argument("--decay-gap-days", type=int, default=decay_gap_days,
                         help="days between the incident before the slow decay and its start")  # fmt: skip
-    parser.add_argument("--requests-per-day", type=int, default=20_000)
+    parser.add_argument("--decay-days", type=int, default=decay_days,
+                        help="days the decay takes to reach its whole drop (none: as placed)")  # fmt: skip
+    parser.add_argument("--requests-per-day", type=int, default=requests_per_day)
     parser.add_argument("--first-seed", type=int, default=101)
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the worlds in this folder")
     parser.add_argument("--json", action="store_true")
@@ -284,11 +343,15 @@ def worlds(args: argparse.Namespace, tmp: Path) -> Iterator[tuple[int, Path, dic
     """Each world's seed, folder, ground truth and whether it was built just now."""
     for i in range(args.worlds):
         seed = args.first_seed + i
-        root = (args.keep or tmp) / f"world-{seed}-{args.days}d-{args.requests_per_day}"
+        name = f"world-{seed}-{args.days}d-{args.requests_per_day}"
+        name += f"-decay{args.decay_days}d" if args.decay_days else ""
+        root = (args.keep or tmp) / name
         if (root / "truth.json").exists():
             yield seed, root, json.loads((root / "truth.json").read_text()), False
             continue
-        truth = build_world(root, seed, args.days, args.requests_per_day, args.decay_gap_days)
+        truth = build_world(
+            root, seed, args.days, args.requests_per_day, args.decay_gap_days, args.decay_days
+        )
         (root / "truth.json").write_text(json.dumps(truth, default=str))
         yield seed, root, truth, True
 
@@ -338,6 +401,10 @@ def report(result: dict[str, Any]) -> None:
           f"in benign events: {len(result['benign_alerts'])}")  # fmt: skip
     for line in result["false_alarms"]:
         print("   ", line[:140])
+    print(f"alert groups on partitions late without an incident ({result['late_partitions']} such "
+          f"partitions): {len(result['late_partition_alerts'])}")  # fmt: skip
+    for line in result["late_partition_alerts"]:
+        print("   ", line[:140])
 
 
 def summarize(results: list[dict[str, Any]]) -> None:
@@ -361,7 +428,8 @@ def summarize(results: list[dict[str, Any]]) -> None:
     per_week = [r["false_alarms_per_week"] for r in results]
     print(
         f"false alarms per week: {per_week}; alerts in benign events: "
-        f"{[len(r['benign_alerts']) for r in results]}"
+        f"{[len(r['benign_alerts']) for r in results]}; alert groups on partitions late without "
+        f"an incident: {[len(r['late_partition_alerts']) for r in results]}"
     )
 
 

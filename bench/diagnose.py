@@ -216,7 +216,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    world_options(parser, days=49, decay_gap_days=0)
+    world_options(parser, days=49, decay_gap_days=0, decay_days=None, requests_per_day=20_000)
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="recops-bench-diagnose-") as tmp:
