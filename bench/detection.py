@@ -33,10 +33,11 @@ Scoring, from the ground truth alone (nothing here knows a threshold):
   traffic (``limit_lead_days``: an oracle that knows the onset, with Poisson noise only);
 * a false alarm is an alert group whose first alert belongs to no harmful incident;
   reported per simulated week, and separately those inside a benign event's span;
-* except an arrival alert on a partition that landed later than the ground truth's own
-  expected delay plus tolerance for its source (within the partition's span, widened by
-  a day after it landed): the simulator's delays are lognormal, so a source is late now
-  and then without an incident, and saying so is right. Those are reported apart.
+* except an arrival alert naming a source, in the span of one of its partitions (widened
+  by a day after it landed) that landed later than the ground truth's own expected delay
+  plus tolerance and was not due during an injected incident: the simulator's delays are
+  lognormal, so a source is late now and then by itself, and saying so is right. Those
+  are reported apart (``late_partition_alerts``).
 
 It also times the detection pass beside its floor, a plain read of every stored point.
 
