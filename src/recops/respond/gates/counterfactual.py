@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow.parquet as pq
-from scipy import stats as sstats
 
 from recops.errors import InvalidInput
 from recops.lake import Lake
@@ -80,7 +80,7 @@ def snips(
     den = np.bincount(request, weights=w, minlength=n_req)
     var = float(((num - est * den) ** 2).sum() / total**2)
     se = math.sqrt(var)
-    zq = float(sstats.norm.ppf(1 - alpha / 2))
+    zq = NormalDist().inv_cdf(1 - alpha / 2)
     ess = total**2 / float((w * w).sum())
     return Snips(est, est - zq * se, est + zq * se, se, int(np.count_nonzero(den)), int(request.size), ess)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sstats
 
 F64 = npt.NDArray[np.float64]
 
@@ -44,7 +43,8 @@ def two_proportions(x1: float, n1: float, x0: float, n0: float) -> ProportionTes
     pooled = (x1 + x0) / (n1 + n0)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
     z = (p1 - p0) / se if se > 0 else 0.0
-    return ProportionTest(p0, p1, z, float(2 * sstats.norm.sf(abs(z))))
+    # two-sided normal p-value: 2·(1 − Φ(|z|)) = erfc(|z|/√2)
+    return ProportionTest(p0, p1, z, math.erfc(abs(z) / math.sqrt(2)))
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,9 @@ def mann_whitney(candidate: F64 | Sequence[float], control: F64 | Sequence[float
     b = np.asarray(control, dtype=np.float64)
     if a.size == 0 or b.size == 0:
         raise ValueError("both sides need observations")
-    res = sstats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
+    from scipy import stats  # 2 s to import: only when a gate compares distributions
+
+    res = stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic")
     u = float(res.statistic)
     return MannWhitney(
         u, float(res.pvalue), u / (a.size * b.size), float(np.median(b)), float(np.median(a)), b.size, a.size
