@@ -83,6 +83,15 @@ WRITERS: tuple[Writer, ...] = ("process", "thread")
 #: the writer process without its pacing.
 ARMS = ("without", "noop", "list", *WRITERS, "caller", "process_unpaced")
 LOGGED_ARMS = ARMS[1:-2]
+#: An arm name with this suffix logs candidates as one mapping of columns (``noop_columns``,
+#: ``process_columns``, ...): what a service holding its candidates in arrays passes.
+COLUMNS = "_columns"
+
+
+def known_arm(name: str) -> bool:
+    """True for an arm of part 3 other than "without", with or without ``COLUMNS``."""
+    return name.removesuffix(COLUMNS) in ARMS[1:]
+
 
 HOST = "127.0.0.1"
 SOURCES = ("collaborative", "trending", "continue_watching", "similar")
@@ -447,6 +456,9 @@ def cpu_stalls(seconds: float, repeats: int, rate: float) -> dict[str, Any]:
 
 ITEMS = 5_000
 DIM = 16
+#: The candidates' positions (the first ten are shown) and propensities, as columns.
+POSITIONS = [*range(10), *[None] * 10]
+PROPENSITIES = [0.5] * 20
 
 
 class NoopLogger:
@@ -497,6 +509,8 @@ class CallerOnlyLogger(RequestLogger):
 
 class _Service:
     def __init__(self, arm: str, spool: str) -> None:
+        self.columns = arm.endswith(COLUMNS)
+        arm = arm.removesuffix(COLUMNS)
         rng = random.Random(3)
         self.items = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(ITEMS)]
         self.rng = rng
@@ -538,16 +552,26 @@ class _Service:
         self.count += 1
         request_id = f"req-{os.getpid()}-{self.count}"
         if self.logger is not None:
-            candidates = [
-                {
-                    "item_id": f"item-{i}",
-                    "source": SOURCES[i % len(SOURCES)],
-                    "score": s,
-                    "position": pos if pos < 10 else None,
-                    "propensity": 0.5,
+            candidates: list[dict[str, Any]] | dict[str, list[Any]]
+            if self.columns:
+                candidates = {
+                    "item_id": [f"item-{i}" for _, i in scored],
+                    "source": [SOURCES[i % len(SOURCES)] for _, i in scored],
+                    "score": [s for s, _ in scored],
+                    "position": POSITIONS,
+                    "propensity": PROPENSITIES,
                 }
-                for pos, (s, i) in enumerate(scored)
-            ]
+            else:
+                candidates = [
+                    {
+                        "item_id": f"item-{i}",
+                        "source": SOURCES[i % len(SOURCES)],
+                        "score": s,
+                        "position": pos if pos < 10 else None,
+                        "propensity": 0.5,
+                    }
+                    for pos, (s, i) in enumerate(scored)
+                ]
             self.logger.log(
                 request_id=request_id,
                 surface="home_row",
@@ -935,16 +959,19 @@ def main() -> None:
         "--arms",
         type=lambda text: tuple(text.split(",")),
         default=LOGGED_ARMS,
-        help=f"loggers compared with no logger in part 3 (comma-separated; default {','.join(LOGGED_ARMS)})",
+        help=(
+            f"loggers compared with no logger in part 3 (comma-separated; default {','.join(LOGGED_ARMS)};"
+            f" add {COLUMNS} to an arm to log candidates as columns)"
+        ),
     )
-    parser.add_argument("--serve", choices=ARMS, help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--spool", help=argparse.SUPPRESS)
     parser.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--probe", type=int, metavar="CPU", help=argparse.SUPPRESS)
     parser.add_argument("--hog", nargs=2, metavar=("MODE", "CPU"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if unknown := set(args.arms) - set(ARMS[1:]):
-        parser.error(f"unknown arms {sorted(unknown)}; choose among {', '.join(ARMS[1:])}")
+    if unknown := sorted(arm for arm in args.arms if not known_arm(arm)):
+        parser.error(f"unknown arms {unknown}; choose among {', '.join(ARMS[1:])}, each also + {COLUMNS}")
     if args.serve:
         serve(args.serve, args.spool)
         return

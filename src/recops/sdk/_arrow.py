@@ -1,43 +1,48 @@
 """Records as the logger queues them, and their conversion to Arrow in the stored schema.
 
-On the caller's thread a record becomes a tuple of flat values (``flatten``): the kind's
-contract fields in their order (``RecordKind.fields``, a mixed map as one value), then
-the time it was logged in nanoseconds since the epoch (``time.time_ns()``, which stands
-in for a missing value of the kind's time column). Maps become ``(keys, values)``,
-candidates five lists (``item_id``, ``source``, ``score``, ``position``,
-``propensity``), times epoch microseconds: only strings, numbers, and tuples and lists of them
-are left. That costs the caller a few microseconds and makes everything after it cheap:
+On the caller's thread a record is a tuple of the values the caller gave (``raw``): the
+kind's contract fields in their order (a mixed map as one value), with its times made
+epoch microseconds (``caller_time``), then the time it was logged in nanoseconds since
+the epoch (``time.time_ns()``, which stands in for a missing value of the kind's time
+column). ``orjson`` copies that tuple, maps, candidates and numpy values included, into
+one ``bytes`` object of JSON (``pack``): about 6 µs for a request with 20 candidates,
+against about 20 µs to flatten it into plain lists and pickle it, which is how it was
+done before decision 0054. That copy is what makes everything else cheap:
 
-- ``pickle`` copies such a tuple into one ``bytes`` object in a few microseconds
-  (``pack``). The garbage collector does not see ``bytes``, and the caller may reuse its
-  dicts at once. Queued as the caller's objects, a record with 20 candidates would keep
-  26 containers alive while it waits: enough to make the collector run every few dozen
+- The garbage collector does not see ``bytes``, and the caller may reuse its dicts at
+  once. Queued as the caller's objects, a record with 20 candidates would keep 26
+  containers alive while it waits: enough to make the collector run every few dozen
   requests, and each run promotes whatever the host has in flight towards the oldest
   generation, whose full collections stop every thread of the host for tens of
   milliseconds (measured in ``bench/sdk_overhead.py``).
-- The flusher builds each column from one long list of plain values (``build_batch``),
-  which Arrow converts in C, instead of converting dicts one by one: about three times
-  less of its time holding the GIL.
+- Off the caller's thread, the converter parses the JSON and flattens the record
+  (``flatten``: maps become ``(keys, values)``, candidates five lists) so that it builds
+  each column from one long list of plain values (``build_batch``), which Arrow converts
+  in C, instead of converting dicts one by one.
 
-Only the conversion is checked (a value Arrow cannot take, a missing required value); the
-contract's rules proper are applied at ingest.
+JSON has no NaN: a non-finite float becomes null (a missing value), except in a time,
+which ``caller_time`` turns into text that the converter rejects. A record JSON cannot
+hold (an object of the caller's own class, say) is flattened on the caller's thread and
+queued by reference instead. Only the conversion is checked (a value Arrow cannot take,
+a missing required value); the contract's rules proper are applied at ingest.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import chain
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
-from recops.contract import CANDIDATE_TYPE, TIME, FieldType, RecordKind
+from recops.contract import CANDIDATE_TYPE, TIME, Field, FieldType, RecordKind
 
 Record = tuple[Any, ...]
+#: What the queue holds: a raw record as JSON, or (when JSON cannot hold it) flattened.
 Queued = bytes | Record
 Column = tuple[Any, ...]
 FlatMap = tuple[Sequence[Any], Sequence[Any]] | None
@@ -65,8 +70,8 @@ def caller_time(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
             return round(value * 1000)
-        except (ValueError, OverflowError):  # NaN, infinity: the flusher rejects them
-            return value
+        except (ValueError, OverflowError):  # NaN, infinity: text, which the converter rejects
+            return repr(value)
     return value
 
 
@@ -80,14 +85,29 @@ def flat_time_map(values: Mapping[str, Any] | None) -> FlatMap:
     return None if values is None else (tuple(values), tuple(map(caller_time, values.values())))
 
 
-def flat_candidates(candidates: Sequence[Mapping[str, Any]] | None) -> tuple[list[Any], ...] | None:
+Candidates = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+
+
+def flat_candidates(candidates: Candidates | None) -> tuple[list[Any], ...] | None:
     """The candidates as one list per candidate field, or None.
 
-    A list comprehension per field: about 15% less of the caller's time than building a
-    tuple per candidate and transposing them.
+    Candidates come as one mapping per candidate, or as one mapping of columns (a
+    sequence per field, ``item_id`` required, the others all missing when absent).
+
+    Raises:
+        ValueError: for columns of different lengths.
     """
     if candidates is None:
         return None
+    if isinstance(candidates, Mapping):
+        rows = len(candidates["item_id"])
+        columns = tuple(
+            [None] * rows if (column := candidates.get(f.name)) is None else list(column)
+            for f in _CANDIDATE_FIELDS
+        )
+        if any(len(column) != rows for column in columns):
+            raise ValueError(f"candidate columns of different lengths: {[len(c) for c in columns]}")
+        return columns
     return (
         [c.get("item_id") for c in candidates],
         [c.get("source") for c in candidates],
@@ -98,7 +118,6 @@ def flat_candidates(candidates: Sequence[Mapping[str, Any]] | None) -> tuple[lis
 
 
 _FLATTEN: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.TIME: caller_time,
     FieldType.NUMBER_MAP: flat_map,
     FieldType.STRING_MAP: flat_map,
     FieldType.MIXED_MAP: flat_map,
@@ -107,26 +126,46 @@ _FLATTEN: dict[FieldType, Callable[[Any], Any]] = {
 }
 
 
-def flatten(kind: RecordKind, record: Mapping[str, Any], logged_ns: int) -> Record:
-    """Return the flat tuple of ``record``, a mapping of field names to values.
+def _raw_value(field: Field, record: Mapping[str, Any]) -> Any:
+    value = record.get(field.name)
+    return caller_time(value) if field.type is FieldType.TIME else value
+
+
+def raw(kind: RecordKind, record: Mapping[str, Any], logged_ns: int) -> Record:
+    """The raw tuple of ``record``, a mapping of field names to values (see the module docstring)."""
+    return (
+        *(_raw_value(f, record) for f in kind.fields),
+        logged_ns,
+    )
+
+
+def flatten(kind: RecordKind, raw: Sequence[Any]) -> Record:
+    """Return the flat tuple of a raw record: maps as ``(keys, values)``, candidates as columns.
 
     Raises:
-        Exception: for a map that is not a mapping, candidates that are not mappings.
+        Exception: for a map that is not a mapping, candidates that are neither mappings
+            nor a mapping of columns.
     """
-    values: list[Any] = []
-    for f in kind.fields:
-        value = record.get(f.name)
-        values.append(_FLATTEN[f.type](value) if f.type in _FLATTEN else value)
-    values.append(logged_ns)
-    return tuple(values)
+    return (
+        *(_FLATTEN[f.type](v) if f.type in _FLATTEN else v for f, v in zip(kind.fields, raw, strict=False)),
+        raw[-1],
+    )
 
 
-def pack(record: Record) -> Queued:
-    """Return the queued form of a flat record (see the module docstring); never raises."""
+#: numpy scalars and arrays as numbers and lists; naive datetimes as UTC.
+_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC
+
+
+def pack(kind: RecordKind, raw: Record) -> Queued:
+    """Return the queued form of a raw record (see the module docstring).
+
+    Raises:
+        Exception: when JSON cannot hold the record and flattening it fails.
+    """
     try:
-        return pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an object pickle refuses: keep the record by reference
-        return record
+        return orjson.dumps(raw, option=_JSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError: keep the record by reference, flattened
+        return flatten(kind, raw)
 
 
 # ------------------------------------------------------------- the flusher's side
@@ -277,7 +316,7 @@ def build_batch(
             ``ValueError`` for a null in a required column. The caller retries the
             records one by one to find the bad ones.
     """
-    records = [pickle.loads(q) if type(q) is bytes else q for q in queued]
+    records = [flatten(kind, orjson.loads(q)) if type(q) is bytes else q for q in queued]
     columns = list(zip(*records, strict=True))
     del records
     logged_ns = columns[len(kind.fields)]

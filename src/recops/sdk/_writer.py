@@ -1,7 +1,7 @@
 """The writer process of a logger (``writer="process"``): both ends of its pipes.
 
-The host's flusher thread ships the records the callers queued, already pickled, in
-frames over a pipe (``os.write`` releases the GIL); this process unpickles them,
+The host's flusher thread ships the records the callers queued, already packed as JSON,
+in frames over a pipe (``os.write`` releases the GIL); this process parses them,
 converts them to Arrow and writes the Parquet files (``_spool.Spool``, the code the
 in-process writer runs), so the host pays little more than the caller's snapshot.
 
@@ -9,8 +9,8 @@ Frames, both ways: a type byte and a payload length (``HEADER``), then the paylo
 
 Host to writer (the writer's stdin):
     ``H`` the pickled settings (``Settings``), first and once.
-    ``R`` records: their count and lengths (``uint32`` each), then the pickled records.
-    ``A`` records the host converted itself (those pickle refused): an Arrow IPC stream.
+    ``R`` records: their count and lengths (``uint32`` each), then the packed records.
+    ``A`` records the host converted itself (those JSON refused): an Arrow IPC stream.
     ``F`` write every row now, then report (payload: the flush token, ``uint64``).
     ``C`` write every row, report a last time and exit. End of file does the same,
           so the writer finishes its work and exits when its host dies.
@@ -52,7 +52,7 @@ HEADER = struct.Struct("<cQ")
 COUNT = struct.Struct("<I")
 TOKEN = struct.Struct("<Q")
 STATS = struct.Struct("<QQQQB")
-#: Records a frame at most (a request with 20 candidates is about 1.2 kB pickled).
+#: Records a frame at most (a request with 20 candidates is about 1.4 kB packed).
 FRAME_RECORDS = 1024
 #: The pipes' size asked for (Linux): fewer round trips between host and writer.
 PIPE_SIZE = 1 << 20
@@ -167,7 +167,7 @@ class WriterProcess:
         _write_all(self._data, HEADER.pack(kind, len(payload)) + payload)
 
     def send_records(self, packed: Sequence[bytes]) -> None:
-        """Send pickled records, ``FRAME_RECORDS`` a frame.
+        """Send packed records, ``FRAME_RECORDS`` a frame.
 
         Raises:
             OSError: when the writer is gone.

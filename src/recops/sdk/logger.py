@@ -1,15 +1,14 @@
 """Serving-side loggers: records go to a bounded queue, then to Parquet files off the request path.
 
-The serving thread decides sampling, flattens the record into a tuple of plain values,
-pickles that into one ``bytes`` object and appends it to a list under a lock: about
-10 µs for a request with 20 candidates, never blocking on I/O (a full queue drops the
-record and counts it), and nothing left for the garbage collector to see (``_arrow``
-says why that matters).
+The serving thread decides sampling, copies the record into one ``bytes`` object of
+JSON and appends it to a list under a lock: about 6 µs for a request with 20
+candidates, never blocking on I/O (a full queue drops the record and counts it), and
+nothing left for the garbage collector to see (``_arrow`` says why that matters).
 
 A flusher thread takes what is queued every ``CONVERT_EVERY_S`` while records come in.
 What happens next depends on the logger's ``writer``:
 
-- ``"process"`` (the default): the flusher ships the pickled records as they are, in
+- ``"process"`` (the default): the flusher ships the queued records as they are, in
   frames over a pipe, to a writer process the logger started (``_writer``), which
   converts them to Arrow and writes the files. Writing to a pipe releases the GIL, so
   the host pays little more than the caller's snapshot: converting a record takes
@@ -44,7 +43,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -56,7 +55,7 @@ import pyarrow as pa
 
 from recops.contract import OUTCOMES, REQUESTS, RecordKind, get_kind
 from recops.sdk import _arrow
-from recops.sdk._arrow import caller_time, flat_candidates, flat_map, flat_time_map
+from recops.sdk._arrow import Candidates, caller_time
 from recops.sdk._spool import HOLD_BUDGET_S as HOLD_BUDGET_S
 from recops.sdk._spool import Pacing, Spool
 from recops.sdk._writer import FRAME_RECORDS, PACING, Settings, WriterProcess
@@ -64,7 +63,7 @@ from recops.sdk.sampling import CRC_SPACE, crc, threshold
 
 _log = logging.getLogger("recops.sdk")
 
-#: Records unpickled and converted to Arrow at a time: few enough that their objects
+#: Records parsed and converted to Arrow at a time: few enough that their objects
 #: (about ten tuples a record) stay under the collector's threshold of 700 allocations,
 #: enough to amortize the per-column calls.
 DEFAULT_CHUNK_SIZE = 64
@@ -127,11 +126,11 @@ class RecordLogger:
     ``RequestLogger`` and ``OutcomeLogger`` add a typed ``log()``; this class logs any
     record kind from a mapping with ``log_record()``. A logger is thread-safe, is a
     context manager, and is closed at interpreter exit if not before. Logged values are
-    copied at once (flattened and pickled), so the caller may reuse its dicts; a record
-    holding a value pickle refuses (an object of a local class, say) is kept by
-    reference until it is converted (in the host, even with a writer process). A map
-    that is not a mapping, or a candidate that is not one, makes the record an error at
-    once; other bad values are found by the writer. Errors never raise into the caller:
+    copied at once (as JSON; numpy values included), so the caller may reuse its dicts;
+    a record holding a value JSON cannot (an object of the caller's own class, say) is
+    flattened and kept by reference until it is converted (in the host, even with a
+    writer process). A non-finite float is logged as null, except in a time, where it is
+    an error. Bad values are found when the record is converted. Errors never raise into the caller:
     they are counted in ``stats.errors`` and the first is logged on ``recops.sdk``.
     After ``os.fork()`` the child starts with an empty queue, its own flusher and its
     own writer process.
@@ -149,7 +148,7 @@ class RecordLogger:
             converted.
         flush_interval_s: a file is written at least this often while there are
             records (and on ``flush()``, ``close()`` and at exit).
-        chunk_size: records unpickled and converted to Arrow at a time.
+        chunk_size: records parsed and converted to Arrow at a time.
         pause_s: with ``writer="thread"``, the flusher's sleep once it has held the
             GIL for ``HOLD_BUDGET_S``, which lets the host's threads run.
         writer: ``"process"`` converts and writes in a writer process (started with
@@ -225,7 +224,7 @@ class RecordLogger:
         host = re.sub(r"[^A-Za-z0-9_.]+", "_", socket.gethostname()) or "host"
         self._host_prefix = f"{self._kind.name}-{host}-{os.getpid()}-"
         # The in-process writer: all records with writer="thread" (or after the writer
-        # process failed), else the few that pickle refused, on their way to the writer.
+        # process failed), else the few that JSON refused, on their way to the writer.
         self._spool = Spool(
             self._kind,
             self._directory,
@@ -253,9 +252,15 @@ class RecordLogger:
 
     # -- caller side: O(1), never blocks on I/O, never raises on a full queue --------
 
-    def _put(self, record: _arrow.Record) -> None:
+    def _put(self, raw: _arrow.Record) -> None:
         # Packed outside the lock; a full queue is checked first so that dropping is cheap.
-        packed = _arrow.pack(record) if len(self._queue) < self._max_queue else record
+        packed: _arrow.Queued = raw
+        if len(self._queue) < self._max_queue:
+            try:
+                packed = _arrow.pack(self._kind, raw)
+            except Exception as exc:  # neither JSON nor flattening takes it
+                self._refuse(exc)
+                return
         with self._lock:
             full = len(self._queue) >= self._max_queue
             if full or self._closed:
@@ -290,12 +295,7 @@ class RecordLogger:
             unknown = sorted(record.keys() - self._names)
             self._refuse(ValueError(f"unknown fields {unknown}"))
             return
-        try:
-            flat = _arrow.flatten(self._kind, record, time.time_ns())
-        except Exception as exc:  # a map or candidate of the wrong type
-            self._refuse(exc)
-            return
-        self._put(flat)
+        self._put(_arrow.raw(self._kind, record, time.time_ns()))
 
     def _refuse(self, exc: Exception) -> None:
         """Count a record that cannot be stored (its error is logged once)."""
@@ -366,7 +366,7 @@ class RecordLogger:
         if self._child is None:
             self._spool.convert(queued)
             return
-        # Frames in the order logged: runs of pickled records, and the rare records pickle
+        # Frames in the order logged: runs of packed records, and the rare records JSON
         # refused, converted here and shipped in Arrow form.
         frames: list[list[bytes] | pa.Table] = []
         if all(type(q) is bytes for q in queued):
@@ -584,7 +584,7 @@ class RequestLogger(RecordLogger):
         model_version: str,
         status: str,
         latency_ms: float,
-        candidates: Sequence[Mapping[str, Any]],
+        candidates: Candidates,
         ts: Time | None = None,
         stage_latency_ms: Mapping[str, float | None] | None = None,
         context: Mapping[str, str] | None = None,
@@ -602,7 +602,9 @@ class RequestLogger(RecordLogger):
             status: ``ok``, ``fallback`` or ``error``.
             latency_ms: end-to-end serving latency.
             candidates: everything the ranker scored, as mappings with ``item_id``,
-                ``source``, ``score``, ``position`` and optionally ``propensity``.
+                ``source``, ``score``, ``position`` and optionally ``propensity``; or
+                as one mapping of those names to columns of equal length (lists or
+                numpy arrays, the cheapest form for a service holding them already).
             ts: when the response was sent: a datetime (naive is UTC), epoch
                 milliseconds or an ISO string; None means now.
             stage_latency_ms: latency per serving stage.
@@ -613,8 +615,8 @@ class RequestLogger(RecordLogger):
         """
         if self._threshold < CRC_SPACE and self._sampled_out_now(request_id):
             return
-        try:
-            record = (
+        self._put(
+            (
                 request_id,
                 caller_time(ts),
                 surface,
@@ -623,17 +625,14 @@ class RequestLogger(RecordLogger):
                 model_version,
                 status,
                 latency_ms,
-                flat_map(stage_latency_ms),
-                flat_map(context),
-                flat_map(features),
-                flat_time_map(feature_ts),
-                flat_candidates(candidates),
+                stage_latency_ms,
+                context,
+                features,
+                feature_ts,
+                candidates,
                 time.time_ns(),
             )
-        except Exception as exc:  # a map or candidate of the wrong type
-            self._refuse(exc)
-            return
-        self._put(record)
+        )
 
 
 class OutcomeLogger(RecordLogger):

@@ -197,6 +197,52 @@ def test_numpy_scalars_are_logged_as_numbers(tmp_path: Path) -> None:
     assert [(c["score"], c["position"]) for c in row["candidates"]] == [(0.5, 0), (0.25, 1)]
 
 
+def test_candidates_as_columns_are_stored_as_candidates_as_rows(tmp_path: Path, writer: str) -> None:
+    np = pytest.importorskip("numpy")
+    rows = [
+        {"item_id": "a", "source": "s", "score": 0.5, "position": 0, "propensity": 0.75},
+        {"item_id": "b", "source": "t", "score": 0.25, "position": None, "propensity": 0.125},
+    ]
+    columns = {
+        "item_id": ["a", "b"],
+        "source": ("s", "t"),
+        "score": np.array([0.5, 0.25]),
+        "position": [0, None],
+        "propensity": np.array([0.75, 0.125], dtype=np.float32),
+    }
+    with RequestLogger(tmp_path, writer=writer) as logger:
+        logger.log(**request(0, candidates=rows))
+        logger.log(**request(1, candidates=columns))
+        logger.log(**request(2, candidates={"item_id": ["a"]}))  # the other fields missing
+        logger.log(**request(3, candidates={"item_id": ["a", "b"], "score": [0.5]}))  # lengths differ
+        logger.log(**request(4, candidates={"source": ["s"]}))  # no item_id column
+    assert logger.stats == LoggerStats(logged=5, written=3, files=1, errors=2)
+    by_id = {r["request_id"]: r["candidates"] for r in read_rows(tmp_path)}
+    assert by_id["r0"] == by_id["r1"] == rows
+    missing = {"source": None, "score": None, "position": None, "propensity": None}
+    assert by_id["r2"] == [{"item_id": "a", **missing}]
+
+
+def test_non_finite_numbers_are_missing_values_but_a_non_finite_time_is_an_error(
+    tmp_path: Path, writer: str
+) -> None:
+    nan, inf = float("nan"), float("inf")
+    with RequestLogger(tmp_path, writer=writer) as logger:
+        logger.log(
+            **request(
+                0,
+                features={"ctr": nan, "age": inf, "genre": "drama"},
+                candidates=[{"item_id": "a", "source": "s", "score": nan, "position": 0}],
+            )
+        )
+        logger.log(**request(1, ts=inf))
+    assert logger.stats == LoggerStats(logged=2, written=1, files=1, errors=1)
+    [row] = read_rows(tmp_path)
+    assert row["features"] == [("ctr", None), ("age", None)]
+    assert row["feature_strings"] == [("genre", "drama")]
+    assert row["candidates"][0]["score"] is None
+
+
 def test_log_arguments_are_the_contract_fields() -> None:
     for cls, kind in ((RequestLogger, REQUESTS), (OutcomeLogger, OUTCOMES)):
         parameters = set(inspect.signature(cls.log).parameters) - {"self"}
@@ -362,12 +408,12 @@ def test_the_flusher_survives_bad_records(
         logger.log(**request(4, ts=True))  # not a time
         logger.log(**request(4, ts=float("nan")))
         logger.log(**request(4, feature_ts={"user_profile": "yesterday"}))
-        logger.log(**request(4, context=["device", "tv"]))  # not a mapping: refused at once
+        logger.log(**request(4, context=["device", "tv"]))  # not a mapping
         logger.log(**request(5))
         logger.flush()
         logger.log(**request(6))
         logger.close()
-    assert logger.stats == LoggerStats(logged=9, written=3, files=2, errors=7)
+    assert logger.stats == LoggerStats(logged=10, written=3, files=2, errors=7)
     assert sorted(r["request_id"] for r in read_rows(tmp_path)) == ["r0", "r5", "r6"]
     warnings = [r for r in caplog.records if "cannot be stored" in r.getMessage()]
     assert len(warnings) == 1
