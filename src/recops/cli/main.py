@@ -15,33 +15,68 @@ from recops import __version__
 from recops.cli.output import err_console
 from recops.errors import RecopsError
 
-# Command name → the module under recops.cli that registers it. A run imports only the
-# module of the command it was given (each pulls in its part of the library), so
-# `recops sql` does not pay for the registry, Spark or the drift engine.
-COMMANDS: dict[str, str] = {
-    "init": "workspace",
-    "config": "workspace",
-    "ingest": "ingest",
-    "sql": "sql",
-    "lake": "lake",
-    "monitor": "monitor",
-    "metrics": "metrics",
-    "alerts": "alerts",
-    "drift": "drift",
-    "registry": "registry",
-    "lineage": "lineage",
-    "trace": "trace",
-    "diagnose": "diagnose",
-    "diff": "diagnose",
-    "demo": "demo",
-    "gate": "gate",
-    "promote": "gate",
-    "rollback": "rollback",
-    "playbook": "playbook",
-    "incident": "incident",
-    "serve": "serve",
-    "token": "serve",
+# Command name → the module under recops.cli that registers it, and the summary that
+# `recops --help` lists for it, in the order listed. A run imports only the module of
+# the command it was given (each pulls in its part of the library), so `recops sql` does
+# not pay for the registry, Spark or the drift engine, and `recops --help` imports none
+# (tests/unit/cli checks that it prints what the full command tree would).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("workspace", "Create a workspace: recops.toml, the lake folder and the metadata store."),
+    "ingest": ("ingest", "Validate, deduplicate and store contract records; refused ones go to quarantine."),
+    "sql": ("sql", "Run read-only SQL (DuckDB dialect) over the lake and the store."),
+    "drift": ("drift", "Compare two datasets column by column: test, statistic, threshold, verdict."),
+    "lineage": ("lineage", "Lineage graph: upstream partitions → datasets → MODEL@VERSION → aliases."),
+    "trace": (
+        "trace",
+        "What happened to one request: context, model and lineage, candidates by source, the slate,\n"
+        "features with their age against the TTL, stage latencies and the outcomes that followed.",
+    ),
+    "diagnose": ("diagnose", "Rank the likely causes of an alert or of a metric's move, with the evidence."),
+    "diff": (
+        "diagnose",
+        "Compare two windows or two model versions: the metric by slice, the candidate-source mix,\n"
+        "feature distributions (drift engine) and latency.",
+    ),
+    "demo": (
+        "demo",
+        "Simulate a video-streaming recommender with incidents, ingest it, then serve the dashboard.",
+    ),
+    "promote": (
+        "gate",
+        "Point ALIAS at MODEL@VERSION if its latest gate:ALIAS result passed (like `registry alias set`).",
+    ),
+    "rollback": (
+        "rollback",
+        "Move MODEL's alias back to the last version that passed its gates and was healthy.",
+    ),
+    "serve": ("serve", "Serve the REST API, HTTP ingest, /metrics and the dashboard."),
+    "config": ("workspace", "Check workspace settings."),
+    "lake": ("lake", "Look after the lake: status, compaction, retention, vacuum."),
+    "monitor": ("monitor", "Compute monitors over the lake and read their series."),
+    "metrics": (
+        "metrics",
+        "The metric catalog: what each metric means, how it is computed, its threshold, SLO and owner.",
+    ),
+    "alerts": (
+        "alerts",
+        "Alerts: list, acknowledge, resolve, silence; deliver notifications; export to Prometheus.",
+    ),
+    "registry": ("registry", "Model registry: versions, lineage, aliases, validations and the audit log."),
+    "gate": ("gate", "Deployment gates: checks a version must pass before an alias moves."),
+    "playbook": (
+        "playbook",
+        "Playbooks: ordered steps per symptom, hotfix options with their measured tradeoffs.",
+    ),
+    "incident": ("incident", "Incidents: open, track, mitigate, resolve, and write their post-mortems."),
+    "token": (
+        "serve",
+        "API tokens for the server. Roles, each including the ones before it: viewer (reads), ingest (writes "
+        "records, registers versions), operator (acks, promotes, rolls back, runs playbooks), admin (manages "
+        "tokens).",
+    ),
 }
+#: Arguments that ask for the top-level help alone.
+HELP_ONLY = ([], ["--help"], ["-h"])
 
 
 def _version(value: bool) -> None:
@@ -50,8 +85,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app(commands: list[str] | None = None) -> typer.Typer:
-    """The Typer app with ``commands`` registered (all of them by default)."""
+def build_app(commands: list[str] | None = None, *, listing_only: bool = False) -> typer.Typer:
+    """The Typer app with ``commands`` registered (all of them by default).
+
+    With ``listing_only``, every command is a stand-in that only has its summary: enough
+    for the top-level help, without importing any command module.
+    """
     app = typer.Typer(
         name="recops",
         help=(
@@ -72,10 +111,21 @@ def build_app(commands: list[str] | None = None) -> typer.Typer:
     ) -> None:
         """recops command line."""
 
-    modules = dict.fromkeys(COMMANDS[c] for c in (commands or COMMANDS))
-    for name in modules:
-        import_module(f"recops.cli.{name}").register(app)
+    if listing_only:
+        for name, (_, summary) in COMMANDS.items():
+            app.command(name, help=summary)(_stand_in)
+        return app
+    modules = dict.fromkeys(COMMANDS[c][0] for c in (commands or COMMANDS))
+    for module in modules:
+        import_module(f"recops.cli.{module}").register(app)
+    listed = list(COMMANDS)  # Typer lists commands, then groups, each in the order registered
+    app.registered_commands.sort(key=lambda command: listed.index(command.name or ""))
+    app.registered_groups.sort(key=lambda group: listed.index(group.name or ""))
     return app
+
+
+def _stand_in() -> None:  # pragma: no cover - never run: a command imports its module first
+    raise RecopsError("internal error: a command ran without its module")
 
 
 def __getattr__(name: str) -> Any:
@@ -90,7 +140,10 @@ def run() -> None:
     if command == "--version":  # answered before any command module is imported
         print(f"recops {__version__}")
         return
-    app = build_app([command] if command in COMMANDS else None)
+    if sys.argv[1:] in HELP_ONLY or (command not in COMMANDS and not command.startswith("-")):
+        app = build_app(listing_only=True)  # the help, or "No such command" with the list
+    else:
+        app = build_app([command] if command in COMMANDS else None)
     try:
         app()  # standalone: click reports usage errors itself, with exit code 2
     except RecopsError as exc:

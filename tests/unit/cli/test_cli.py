@@ -84,3 +84,25 @@ def test_version_answers_without_importing_a_command() -> None:
 
     assert out.splitlines()[0] == f"recops {__version__}"
     assert "recops.cli.ingest" not in out and "recops.cli.demo" not in out
+
+
+def test_top_level_help_lists_every_command_without_importing_one() -> None:
+    from typer.testing import CliRunner
+
+    from recops.cli.main import build_app
+
+    code = (
+        "import sys; sys.argv = ['recops', '--help']\n"
+        "from recops.cli.main import run\n"
+        "try:\n    run()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('recops.cli.') and m != 'recops.cli.main'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "recops.cli.ingest" not in out and "recops.cli.registry" not in out
+    assert "Validate, deduplicate and store contract records" in out
+    runner = CliRunner()
+    full = runner.invoke(build_app(), ["--help"])
+    listing = runner.invoke(build_app(listing_only=True), ["--help"])
+    # the summaries written in COMMANDS are exactly what the commands' own help says
+    assert full.exit_code == listing.exit_code == 0
+    assert listing.output == full.output
