@@ -76,7 +76,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
 }
 #: Arguments that ask for the top-level help alone.
-HELP_ONLY = ([], ["--help"], ["-h"])
+HELP_ONLY: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 
 
 def _version(value: bool) -> None:
