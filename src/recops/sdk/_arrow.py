@@ -146,10 +146,13 @@ def flatten(kind: RecordKind, raw: Sequence[Any]) -> Record:
         Exception: for a map that is not a mapping, candidates that are neither mappings
             nor a mapping of columns.
     """
-    return (
-        *(_FLATTEN[f.type](v) if f.type in _FLATTEN else v for f, v in zip(kind.fields, raw, strict=False)),
-        raw[-1],
-    )
+    return (*(v if fn is None else fn(v) for fn, v in zip(_flatteners(kind), raw, strict=False)), raw[-1])
+
+
+@cache
+def _flatteners(kind: RecordKind) -> tuple[Callable[[Any], Any] | None, ...]:
+    """Per field of ``kind``, the function that flattens its values (None: kept as they are)."""
+    return tuple(_FLATTEN.get(f.type) for f in kind.fields)
 
 
 #: numpy scalars and arrays as numbers and lists; naive datetimes as UTC.
