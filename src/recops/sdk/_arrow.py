@@ -15,16 +15,17 @@ done before decision 0054. That copy is what makes everything else cheap:
   requests, and each run promotes whatever the host has in flight towards the oldest
   generation, whose full collections stop every thread of the host for tens of
   milliseconds (measured in ``bench/sdk_overhead.py``).
-- Off the caller's thread, the converter parses the JSON and flattens the record
-  (``flatten``: maps become ``(keys, values)``, candidates five lists) so that it builds
-  each column from one long list of plain values (``build_batch``), which Arrow converts
-  in C, instead of converting dicts one by one.
+- Off the caller's thread, the converter parses the JSON and builds each column from
+  one long list of plain values over all the records of a step (``build_batch``: a map
+  column's keys and values, each candidate field), which Arrow converts in C, instead
+  of converting dicts one by one.
 
 JSON has no NaN: a non-finite float becomes null (a missing value), except in a time,
 which ``caller_time`` turns into text that the converter rejects. A record JSON cannot
-hold (an object of the caller's own class, say) is flattened on the caller's thread and
-queued by reference instead. Only the conversion is checked (a value Arrow cannot take,
-a missing required value); the contract's rules proper are applied at ingest.
+hold (an object of the caller's own class, say) has its maps and candidates copied on the
+caller's thread and is queued by reference instead (``copy_raw``). Only the conversion
+is checked (a value Arrow cannot take, a missing required value); the contract's rules
+proper are applied at ingest.
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ import pyarrow as pa
 from recops.contract import CANDIDATE_TYPE, TIME, Field, FieldType, RecordKind
 
 Record = tuple[Any, ...]
-#: What the queue holds: a raw record as JSON, or (when JSON cannot hold it) flattened.
+#: What the queue holds: a raw record as JSON, or (when JSON cannot hold it) a copy of it.
 Queued = bytes | Record
 Column = tuple[Any, ...]
-FlatMap = tuple[Sequence[Any], Sequence[Any]] | None
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -75,54 +75,25 @@ def caller_time(value: Any) -> Any:
     return value
 
 
-def flat_map(values: Mapping[str, Any] | None) -> FlatMap:
-    """``(keys, values)`` of a mapping, or None."""
-    return None if values is None else (tuple(values), tuple(values.values()))
-
-
-def flat_time_map(values: Mapping[str, Any] | None) -> FlatMap:
-    """``(keys, epoch microseconds)`` of a mapping of times, or None."""
-    return None if values is None else (tuple(values), tuple(map(caller_time, values.values())))
-
-
 Candidates = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
-def flat_candidates(candidates: Candidates | None) -> tuple[list[Any], ...] | None:
-    """The candidates as one list per candidate field, or None.
+def _copy_map(values: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(values.items())
 
-    Candidates come as one mapping per candidate, or as one mapping of columns (a
-    sequence per field, ``item_id`` required, the others all missing when absent).
 
-    Raises:
-        ValueError: for columns of different lengths.
-    """
-    if candidates is None:
-        return None
+def _copy_candidates(candidates: Candidates) -> list[dict[str, Any]] | dict[str, list[Any]]:
     if isinstance(candidates, Mapping):
-        rows = len(candidates["item_id"])
-        columns = tuple(
-            [None] * rows if (column := candidates.get(f.name)) is None else list(column)
-            for f in _CANDIDATE_FIELDS
-        )
-        if any(len(column) != rows for column in columns):
-            raise ValueError(f"candidate columns of different lengths: {[len(c) for c in columns]}")
-        return columns
-    return (
-        [c.get("item_id") for c in candidates],
-        [c.get("source") for c in candidates],
-        [c.get("score") for c in candidates],
-        [c.get("position") for c in candidates],
-        [c.get("propensity") for c in candidates],
-    )
+        return {name: list(column) for name, column in candidates.items()}
+    return [dict(c.items()) for c in candidates]
 
 
-_FLATTEN: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.NUMBER_MAP: flat_map,
-    FieldType.STRING_MAP: flat_map,
-    FieldType.MIXED_MAP: flat_map,
-    FieldType.TIME_MAP: flat_time_map,
-    FieldType.CANDIDATES: flat_candidates,
+_COPY: dict[FieldType, Callable[[Any], Any]] = {
+    FieldType.NUMBER_MAP: _copy_map,
+    FieldType.STRING_MAP: _copy_map,
+    FieldType.MIXED_MAP: _copy_map,
+    FieldType.TIME_MAP: _copy_map,
+    FieldType.CANDIDATES: _copy_candidates,
 }
 
 
@@ -139,20 +110,23 @@ def raw(kind: RecordKind, record: Mapping[str, Any], logged_ns: int) -> Record:
     )
 
 
-def flatten(kind: RecordKind, raw: Sequence[Any]) -> Record:
-    """Return the flat tuple of a raw record: maps as ``(keys, values)``, candidates as columns.
+def copy_raw(kind: RecordKind, raw: Sequence[Any]) -> Record:
+    """A raw record with its maps and candidates copied (a record JSON refused is queued so).
 
     Raises:
         Exception: for a map that is not a mapping, candidates that are neither mappings
             nor a mapping of columns.
     """
-    return (*(v if fn is None else fn(v) for fn, v in zip(_flatteners(kind), raw, strict=False)), raw[-1])
+    return (
+        *(v if v is None or fn is None else fn(v) for fn, v in zip(_copiers(kind), raw, strict=False)),
+        raw[-1],
+    )
 
 
 @cache
-def _flatteners(kind: RecordKind) -> tuple[Callable[[Any], Any] | None, ...]:
-    """Per field of ``kind``, the function that flattens its values (None: kept as they are)."""
-    return tuple(_FLATTEN.get(f.type) for f in kind.fields)
+def _copiers(kind: RecordKind) -> tuple[Callable[[Any], Any] | None, ...]:
+    """Per field of ``kind``, the function that copies its values (None: immutable)."""
+    return tuple(_COPY.get(f.type) for f in kind.fields)
 
 
 #: numpy scalars and arrays as numbers and lists; naive datetimes as UTC.
@@ -163,12 +137,12 @@ def pack(kind: RecordKind, raw: Record) -> Queued:
     """Return the queued form of a raw record (see the module docstring).
 
     Raises:
-        Exception: when JSON cannot hold the record and flattening it fails.
+        Exception: when JSON cannot hold the record and copying it fails.
     """
     try:
         return orjson.dumps(raw, option=_JSON_OPTIONS)
-    except TypeError:  # orjson.JSONEncodeError: keep the record by reference, flattened
-        return flatten(kind, raw)
+    except TypeError:  # orjson.JSONEncodeError: keep the record by reference, copied
+        return copy_raw(kind, raw)
 
 
 # ------------------------------------------------------------- the flusher's side
@@ -218,13 +192,22 @@ def _text(value: object) -> str | None:
     raise TypeError(f"expected a string, got {value!r}")
 
 
-def _map(column: Column, map_type: pa.DataType, convert: Callable[[Any], Any] | None = None) -> pa.Array:
+def _map_parts(column: Column) -> tuple[list[Mapping[str, Any]], list[int], list[Any], list[Any]]:
+    """The maps of a column that are there, every row's length, and all keys and values in order.
+
+    Raises:
+        AttributeError: for a value that is not a mapping.
+    """
     present = [m for m in column if m is not None]
-    values = list(chain.from_iterable(m[1] for m in present))
+    keys = list(chain.from_iterable(m.keys() for m in present))
+    values = list(chain.from_iterable(m.values() for m in present))
+    return present, [0 if m is None else len(m) for m in column], keys, values
+
+
+def _map(column: Column, map_type: pa.DataType, convert: Callable[[Any], Any] | None = None) -> pa.Array:
+    present, lengths, keys, values = _map_parts(column)
     if convert is not None:
         values = [convert(v) for v in values]
-    keys = list(chain.from_iterable(m[0] for m in present))
-    lengths = [0 if m is None else len(m[0]) for m in column]
     return _map_array(lengths, keys, values, map_type, _nulls(column, len(present)))
 
 
@@ -248,7 +231,8 @@ def _map_array(
 
 
 def _nullable_time(value: object) -> int | None:
-    return None if value is None else to_epoch_us(value)
+    """A time of a map of times (as the caller gave it) as epoch microseconds, or None."""
+    return None if value is None else to_epoch_us(caller_time(value))
 
 
 def _mixed(column: Column, numbers_type: pa.DataType) -> tuple[pa.Array, pa.Array]:
@@ -258,11 +242,8 @@ def _mixed(column: Column, numbers_type: pa.DataType) -> tuple[pa.Array, pa.Arra
     non-string values (numbers, booleans, nulls) and the strings map the string values,
     each empty if there are none: the row ingest stores for the same record as JSON.
     """
-    present = [m for m in column if m is not None]
-    keys = list(chain.from_iterable(m[0] for m in present))
-    values = list(chain.from_iterable(m[1] for m in present))
+    present, lengths, keys, values = _map_parts(column)
     is_text = [isinstance(v, str) for v in values]
-    lengths = [0 if m is None else len(m[0]) for m in column]
     text_lengths = []
     start = 0
     for n in lengths:
@@ -286,17 +267,46 @@ def _mixed(column: Column, numbers_type: pa.DataType) -> tuple[pa.Array, pa.Arra
     return numbers, strings
 
 
-def _candidates(column: Column, list_type: pa.DataType) -> pa.Array:
+def _candidate_columns(column: Column) -> tuple[list[int], list[list[Any]]]:
+    """Every row's number of candidates, and one list per candidate field over all rows.
+
+    Raises:
+        Exception: for candidates that are neither mappings nor a mapping of columns, or
+            columns of different lengths.
+    """
+    names = [f.name for f in _CANDIDATE_FIELDS]
     present = [c for c in column if c is not None]
-    children = [
-        pa.array(list(chain.from_iterable(c[i] for c in present)), type=f.type)
-        for i, f in enumerate(_CANDIDATE_FIELDS)
-    ]
+    if all(type(c) is list for c in present):  # one mapping per candidate: all rows at once
+        rows = [0 if c is None else len(c) for c in column]
+        return rows, [[c.get(name) for row in present for c in row] for name in names]
+    lengths: list[int] = []
+    fields: list[list[Any]] = [[] for _ in names]
+    for row in column:
+        if row is None:
+            lengths.append(0)
+        elif isinstance(row, Mapping):
+            n = len(row["item_id"])
+            for out, name in zip(fields, names, strict=True):
+                values = row.get(name)
+                if values is not None and len(values) != n:
+                    raise ValueError(f"candidate column {name!r} holds {len(values)} values, item_id {n}")
+                out.extend([None] * n if values is None else values)
+            lengths.append(n)
+        else:
+            for out, name in zip(fields, names, strict=True):
+                out.extend([c.get(name) for c in row])
+            lengths.append(len(row))
+    return lengths, fields
+
+
+def _candidates(column: Column, list_type: pa.DataType) -> pa.Array:
+    lengths, fields = _candidate_columns(column)
+    children = [pa.array(values, type=f.type) for values, f in zip(fields, _CANDIDATE_FIELDS, strict=True)]
     return pa.ListArray.from_arrays(
-        _offsets([0 if c is None else len(c[0]) for c in column]),
+        _offsets(lengths),
         pa.StructArray.from_arrays(children, fields=list(_CANDIDATE_FIELDS)),
         type=list_type,
-        mask=_nulls(column, len(present)),
+        mask=_nulls(column, sum(c is not None for c in column)),
     )
 
 
@@ -319,7 +329,7 @@ def build_batch(
             ``ValueError`` for a null in a required column. The caller retries the
             records one by one to find the bad ones.
     """
-    records = [flatten(kind, orjson.loads(q)) if type(q) is bytes else q for q in queued]
+    records = [orjson.loads(q) if type(q) is bytes else q for q in queued]
     columns = list(zip(*records, strict=True))
     del records
     logged_ns = columns[len(kind.fields)]

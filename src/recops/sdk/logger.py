@@ -128,7 +128,7 @@ class RecordLogger:
     context manager, and is closed at interpreter exit if not before. Logged values are
     copied at once (as JSON; numpy values included), so the caller may reuse its dicts;
     a record holding a value JSON cannot (an object of the caller's own class, say) is
-    flattened and kept by reference until it is converted (in the host, even with a
+    copied and kept by reference until it is converted (in the host, even with a
     writer process). A non-finite float is logged as null, except in a time, where it is
     an error. Bad values are found when the record is converted. Errors never raise into the caller:
     they are counted in ``stats.errors`` and the first is logged on ``recops.sdk``.
@@ -258,7 +258,7 @@ class RecordLogger:
         if len(self._queue) < self._max_queue:
             try:
                 packed = _arrow.pack(self._kind, raw)
-            except Exception as exc:  # neither JSON nor flattening takes it
+            except Exception as exc:  # neither JSON nor copying takes it
                 self._refuse(exc)
                 return
         with self._lock:
