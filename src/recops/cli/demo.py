@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -113,8 +114,17 @@ def _print_summary(summary: dict[str, Any], directory: Path) -> None:
     )
     console.print(f"workspace ready at {summary['workspace']} in {summary['seconds']} s. Try:")
     console.print(
-        f'  .venv/bin/recops sql -w {directory} "SELECT surface, count(*) FROM requests GROUP BY ALL"'
+        f"  {_recops_command()} sql -w {summary['workspace']} "
+        '"SELECT surface, count(*) FROM requests GROUP BY ALL"',
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def _recops_command() -> str:
+    """How to run recops again from anywhere: the script beside this interpreter, else ``recops``."""
+    script = Path(sys.executable).parent / "recops"
+    return str(script) if script.exists() else "recops"
 
 
 def _serve(root: Path, port: int, token: str) -> None:

@@ -80,7 +80,7 @@ def drift(
     Examples:
       recops drift ref.parquet today.parquet --html drift.html ;
       recops drift ref.parquet --save-profile ref.profile.json ;
-      recops drift ref.profile.json 'sql:SELECT * FROM feature_rows WHERE ts >= now() - INTERVAL 1 DAY'
+      recops drift ref.profile.json "sql:SELECT latency_ms FROM requests WHERE ts >= now() - INTERVAL 1 DAY"
     """
     from recops import drift as engine
 

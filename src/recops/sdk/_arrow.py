@@ -31,6 +31,7 @@ proper are applied at ingest.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -78,14 +79,22 @@ def caller_time(value: Any) -> Any:
 Candidates = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
 
 
+def _finite(value: Any) -> Any:
+    """A number as JSON keeps it: None when it is NaN or infinite; anything else as it is."""
+    try:
+        return value if math.isfinite(value) else None
+    except (TypeError, OverflowError):  # not a number, or an integer no double holds
+        return value
+
+
 def _copy_map(values: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(values.items())
+    return {key: _finite(value) for key, value in values.items()}
 
 
 def _copy_candidates(candidates: Candidates) -> list[dict[str, Any]] | dict[str, list[Any]]:
     if isinstance(candidates, Mapping):
-        return {name: list(column) for name, column in candidates.items()}
-    return [dict(c.items()) for c in candidates]
+        return {name: [_finite(v) for v in column] for name, column in candidates.items()}
+    return [_copy_map(c) for c in candidates]
 
 
 _COPY: dict[FieldType, Callable[[Any], Any]] = {
@@ -113,6 +122,8 @@ def raw(kind: RecordKind, record: Mapping[str, Any], logged_ns: int) -> Record:
 def copy_raw(kind: RecordKind, raw: Sequence[Any]) -> Record:
     """A raw record with its maps and candidates copied (a record JSON refused is queued so).
 
+    Non-finite numbers become None, as JSON makes them.
+
     Raises:
         Exception: for a map that is not a mapping, candidates that are neither mappings
             nor a mapping of columns.
@@ -124,13 +135,21 @@ def copy_raw(kind: RecordKind, raw: Sequence[Any]) -> Record:
 
 
 @cache
-def _copiers(kind: RecordKind) -> tuple[Callable[[Any], Any] | None, ...]:
-    """Per field of ``kind``, the function that copies its values (None: immutable)."""
-    return tuple(_COPY.get(f.type) for f in kind.fields)
+def _copiers(kind: RecordKind) -> tuple[Callable[[Any], Any], ...]:
+    """Per field of ``kind``, the function that copies its values as JSON would."""
+    return tuple(_COPY.get(f.type, _finite) for f in kind.fields)
 
 
 #: numpy scalars and arrays as numbers and lists; naive datetimes as UTC.
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NAIVE_UTC
+
+
+def _as_list(value: Any) -> Any:
+    """JSON for what orjson does not take itself: arrays with ``tolist()`` (numpy strings)."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is None:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    return tolist()
 
 
 def pack(kind: RecordKind, raw: Record) -> Queued:
@@ -140,7 +159,7 @@ def pack(kind: RecordKind, raw: Record) -> Queued:
         Exception: when JSON cannot hold the record and copying it fails.
     """
     try:
-        return orjson.dumps(raw, option=_JSON_OPTIONS)
+        return orjson.dumps(raw, default=_as_list, option=_JSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: keep the record by reference, copied
         return copy_raw(kind, raw)
 

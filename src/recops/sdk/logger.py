@@ -605,6 +605,8 @@ class RequestLogger(RecordLogger):
                 ``source``, ``score``, ``position`` and optionally ``propensity``; or
                 as one mapping of those names to columns of equal length (lists or
                 numpy arrays, the cheapest form for a service holding them already).
+                ``item_id`` and ``source`` are required (ingest quarantines a request
+                with a candidate missing either).
             ts: when the response was sent: a datetime (naive is UTC), epoch
                 milliseconds or an ISO string; None means now.
             stage_latency_ms: latency per serving stage.

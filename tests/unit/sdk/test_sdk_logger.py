@@ -243,6 +243,29 @@ def test_non_finite_numbers_are_missing_values_but_a_non_finite_time_is_an_error
     assert row["candidates"][0]["score"] is None
 
 
+def test_numpy_string_columns_and_records_json_refuses_keep_non_finite_numbers_missing(
+    tmp_path: Path, writer: str
+) -> None:
+    np = pytest.importorskip("numpy")
+
+    class Depth(float):  # a local class: JSON refuses it, so the record is copied instead
+        pass
+
+    nan, inf = float("nan"), float("inf")
+    columns = {"item_id": np.array(["a", "b"]), "source": np.array(["s", "t"]), "score": np.array([nan, inf])}
+    with RequestLogger(tmp_path, writer=writer) as logger:
+        logger.log(**request(0, candidates=columns))
+        logger.log(**request(1, features={"depth": Depth(2.0), "ctr": nan}, candidates=columns))
+    assert logger.stats == LoggerStats(logged=2, written=2, files=1)
+    rows = sorted(read_rows(tmp_path), key=lambda r: r["request_id"])
+    for row in rows:
+        assert [(c["item_id"], c["source"], c["score"]) for c in row["candidates"]] == [
+            ("a", "s", None),
+            ("b", "t", None),
+        ]
+    assert rows[1]["features"] == [("depth", 2.0), ("ctr", None)]
+
+
 def test_log_arguments_are_the_contract_fields() -> None:
     for cls, kind in ((RequestLogger, REQUESTS), (OutcomeLogger, OUTCOMES)):
         parameters = set(inspect.signature(cls.log).parameters) - {"self"}
