@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import console, print_json, print_table
+from recops.cli.output import arrow_rows, console, print_json, print_table
 from recops.lake.maintenance import apply_retention, compact, vacuum
 from recops.workspace import Workspace
 
@@ -20,7 +20,7 @@ def status(workspace: WorkspaceOption = None, json: JsonOption = False) -> None:
     with Workspace.open(workspace) as ws:
         table = ws.lake.status()
     if json:
-        print_json(table.to_pylist())
+        print_json(arrow_rows(table))
     else:
         print_table(table, title="lake")
 

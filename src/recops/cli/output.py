@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,11 +30,23 @@ def _default(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, default=_default, indent=2) + "\n")
+    """``data`` as JSON that any parser reads: NaN and infinities become null (RFC 8259 has none)."""
+    sys.stdout.write(json.dumps(_finite(data), default=_default, indent=2, allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def arrow_rows(table: pa.Table) -> list[dict[str, Any]]:
-    return table.to_pylist()  # type: ignore[no-any-return]
+    """The rows of ``table`` for JSON: maps as objects (a repeated key keeps its last value)."""
+    return table.to_pylist(maps_as_pydicts="lossy")  # type: ignore[no-any-return]
 
 
 def print_table(table: pa.Table, *, title: str | None = None) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import err_console, print_csv, print_json, print_table
+from recops.cli.output import arrow_rows, err_console, print_csv, print_json, print_table
 from recops.lake.sql import run_sql, sandbox
 from recops.workspace import Workspace
 
@@ -40,7 +40,7 @@ def sql(
             timeout_seconds=ws.config.sql_timeout_seconds,
         )
     if json:
-        print_json(result.table.to_pylist())
+        print_json(arrow_rows(result.table))
     elif csv:
         print_csv(result.table)
     else:

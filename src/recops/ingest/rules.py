@@ -4,7 +4,8 @@ Written once for every transport: file ingest, SDK batches and HTTP bodies all r
 here in the stored form (``normalize.py`` converted them and flagged type errors in
 ``_tv``). The query returns only the records that break a rule, one row each with the
 first rule broken, in this priority: ``json``/``type``/``time_format`` (from ``_tv``),
-``required``, ``allowed``, ``minimum``, ``candidate``.
+``required``, then per field ``allowed``, ``finite`` (NaN and infinities in a number),
+``minimum``, then ``candidate``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ CANDIDATE_PROBLEMS = (
     ("c.item_id IS NULL OR c.source IS NULL", "every candidate needs item_id and source"),
     ("c.position < 0", "candidate position must be >= 0 or null"),
     ("c.propensity <= 0 OR c.propensity > 1", "candidate propensity must be in (0, 1] or null"),
+    ("NOT isfinite(c.score)", "candidate score must be a finite number or null"),
 )
 
 
@@ -37,6 +39,9 @@ def scalar_case(kind: RecordKind) -> str:
             allowed = ", ".join(literal(a) for a in f.allowed)
             detail = f"'must be one of {', '.join(f.allowed)}, got ' || {col}"
             whens.append(f"WHEN {col} NOT IN ({allowed}) THEN {_violation('allowed', f.name, detail)}")
+        if f.type is FieldType.NUMBER:  # NaN passes every comparison; infinity, every minimum
+            detail = f"'must be a finite number, got ' || CAST({col} AS VARCHAR)"
+            whens.append(f"WHEN NOT isfinite({col}) THEN {_violation('finite', f.name, detail)}")
         if f.minimum is not None:
             detail = f"'must be at least {f.minimum:g}, got ' || CAST({col} AS VARCHAR)"
             whens.append(f"WHEN {col} < {f.minimum} THEN {_violation('minimum', f.name, detail)}")

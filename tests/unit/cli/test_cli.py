@@ -39,6 +39,18 @@ def test_ingest_and_sql_json(ws: Path, tmp_path: Path) -> None:
     assert csv.stdout.splitlines() == ["rule,row", "allowed,2"]
 
 
+def test_sql_json_is_strict_json_with_maps_as_objects(ws: Path) -> None:
+    query = "SELECT 'nan'::DOUBLE AS x, '-inf'::DOUBLE AS y, 1.5::DOUBLE AS z, MAP {'a': 'nan'::DOUBLE} AS m"
+    out = recops("sql", query, "--json", "-w", str(ws))
+    assert out.returncode == 0, out.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not JSON: {constant}")
+
+    rows = json.loads(out.stdout, parse_constant=refuse)
+    assert rows == [{"x": None, "y": None, "z": 1.5, "m": {"a": None}}]
+
+
 def test_bad_input_exits_2_with_a_clear_message(ws: Path, tmp_path: Path) -> None:
     refused = recops("sql", "DROP TABLE requests", "-w", str(ws))
     assert refused.returncode == 2 and "read-only" in refused.stderr

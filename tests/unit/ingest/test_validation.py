@@ -36,6 +36,13 @@ def quarantine(ws: Workspace) -> list[dict[str, Any]]:
         (request("r", feature_ts={"user_profile": "soon"}), "time_format", "feature_ts"),
         (request("r", status="degraded"), "allowed", "status"),
         (request("r", latency_ms=-1), "minimum", "latency_ms"),
+        (request("r", latency_ms=float("nan")), "finite", "latency_ms"),
+        (request("r", latency_ms=float("inf")), "finite", "latency_ms"),
+        (
+            request("r", candidates=[{"item_id": "i", "source": "s", "score": float("nan")}]),
+            "candidate",
+            "candidates",
+        ),
         (request("r", candidates=[{"item_id": "i1"}]), "candidate", "candidates"),
         (
             request("r", candidates=[{"item_id": "i", "source": "s", "position": -1}]),
