@@ -5,11 +5,13 @@ Exit codes: 0 ok, 1 a check failed, 2 bad input or usage (errors.py decides whic
 
 from __future__ import annotations
 
+import inspect
 import sys
 from importlib import import_module
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from recops import __version__
 from recops.cli.output import err_console
@@ -124,6 +126,42 @@ def build_app(commands: list[str] | None = None, *, listing_only: bool = False) 
     return app
 
 
+def cli_command(commands: list[str] | None = None, *, listing_only: bool = False) -> Any:
+    """The click command of ``build_app(...)`` (Typer's vendored click), its help printed as written."""
+    command = typer.main.get_command(build_app(commands, listing_only=listing_only))
+    _readable_help(command)
+    return command
+
+
+def _readable_help(command: Any) -> None:
+    """Make help texts print as written under Typer's Rich markup, for ``command`` and below.
+
+    Rich reads ``[section]`` as a style tag and drops it (``[detection] enabled``, say),
+    and Typer keeps a docstring's single line breaks inside Rich's own wrapping (ragged
+    lines): brackets are escaped, and the lines of a paragraph joined unless indented
+    (examples) or a list.
+    """
+    command.help = _as_written(command.help)
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = _as_written(param.help)
+    for sub in getattr(command, "commands", {}).values():  # a group (Typer's own click)
+        _readable_help(sub)
+
+
+def _as_written(text: str | None) -> str | None:
+    if not text:
+        return text
+    paragraphs = []
+    for paragraph in inspect.cleandoc(text).split("\n\n"):
+        lines = paragraph.split("\n")
+        if any(line.startswith((" ", "- ", "* ")) for line in lines):
+            paragraphs.append(paragraph)
+        else:
+            paragraphs.append(" ".join(line.strip() for line in lines))
+    return escape("\n\n".join(paragraphs))
+
+
 def _stand_in() -> None:  # pragma: no cover - never run: a command imports its module first
     raise RecopsError("internal error: a command ran without its module")
 
@@ -141,11 +179,11 @@ def run() -> None:
         print(f"recops {__version__}")
         return
     if sys.argv[1:] in HELP_ONLY or (command not in COMMANDS and not command.startswith("-")):
-        app = build_app(listing_only=True)  # the help, or "No such command" with the list
+        cli = cli_command(listing_only=True)  # the help, or "No such command" with the list
     else:
-        app = build_app([command] if command in COMMANDS else None)
+        cli = cli_command([command] if command in COMMANDS else None)
     try:
-        app()  # standalone: click reports usage errors itself, with exit code 2
+        cli(prog_name="recops")  # standalone: click reports usage errors itself, with exit code 2
     except RecopsError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)

@@ -119,11 +119,11 @@ def _run_step(argv: list[str]) -> tuple[bool, str]:
     """Run one recops command in this process; its output goes to the terminal."""
     import click
 
-    from recops.cli.main import COMMANDS, build_app
+    from recops.cli.main import COMMANDS, cli_command
 
     if not argv or argv[0] not in COMMANDS:
         return False, f"unknown recops command {argv[:1]}"
-    command = typer.main.get_command(build_app([argv[0]]))
+    command = cli_command([argv[0]])
     try:
         command.main(args=argv, prog_name="recops", standalone_mode=False)
     except RecopsError as exc:

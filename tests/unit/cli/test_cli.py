@@ -85,6 +85,14 @@ def test_help_teaches() -> None:
     assert out.returncode == 0 and "quarantine" in out.stdout and "--watch" in out.stdout
 
 
+def test_help_prints_config_sections_and_joins_paragraph_lines() -> None:
+    out = recops("monitor", "run", "--help")
+    assert out.returncode == 0
+    assert "[detection]" in out.stdout and "[monitors]" in out.stdout  # not eaten as Rich markup
+    # the docstring breaks after "`recops alerts"; the help rewraps the paragraph instead
+    assert not any(line.rstrip().endswith("`recops alerts") for line in out.stdout.splitlines())
+
+
 def test_version_answers_without_importing_a_command() -> None:
     code = (
         "import sys; sys.argv = ['recops', '--version']\n"
