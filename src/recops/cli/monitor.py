@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from rich.progress import Progress, TaskID
 
+    from recops.workspace import Workspace
+
 app = typer.Typer(
     help=(
         "Compute monitors over the lake and read their series.\n\n"
@@ -149,6 +151,7 @@ def series(
 
     with Workspace.open(workspace) as ws:
         zone = ws.config.zone
+        _check_series_arguments(ws, metric, slice_, granularity)
         table = read_series(
             ws.store,
             metric,
@@ -172,6 +175,25 @@ def series(
         raise typer.Exit(1)
     title = f"{metric} · {slice_ or 'all traffic'} · {granularity} (times in {zone.key})"
     print_table(_readable(shown, zone), title=title)
+
+
+def _check_series_arguments(ws: Workspace, metric: str, slice_: str, granularity: str) -> None:
+    """Refuse what cannot name a stored series, rather than report it has no points.
+
+    Raises:
+        InvalidInput: an unknown metric or granularity, or a slice that is not KEY=VALUE.
+    """
+    from recops.catalog import load_catalog
+    from recops.errors import InvalidInput
+    from recops.monitors.windowing import parse_granularities
+
+    load_catalog(ws.config.root).get(metric)  # names the metric and suggests close ones
+    config = ws.config
+    names = [g.name for g in parse_granularities(config.serving_window_minutes, config.windows, config.zone)]
+    if granularity not in names:
+        raise InvalidInput(f"unknown granularity {granularity!r}; this workspace computes {', '.join(names)}")
+    if slice_ and not all(part.count("=") == 1 for part in slice_.split(",")):
+        raise InvalidInput(f"--slice takes KEY=VALUE (e.g. device=tv), or '' for all traffic; got {slice_!r}")
 
 
 def _default_subject(store: Any, metric: str) -> str | None:

@@ -126,3 +126,21 @@ def test_top_level_help_lists_every_command_without_importing_one() -> None:
     # the summaries written in COMMANDS are exactly what the commands' own help says
     assert full.exit_code == listing.exit_code == 0
     assert listing.output == full.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "unknown metric 'nope'"),
+        (["ctr", "--granularity", "week"], "unknown granularity 'week'"),
+        (["ctr", "--slice", "device"], "--slice takes KEY=VALUE"),
+    ],
+)
+def test_monitor_series_refuses_what_names_no_series(ws: Path, args: list[str], message: str) -> None:
+    out = recops("monitor", "series", *args, "-w", str(ws))
+    assert out.returncode == 2 and message in " ".join(out.stderr.split())
+
+
+def test_monitor_series_with_no_points_says_so(ws: Path) -> None:
+    out = recops("monitor", "series", "ctr", "--slice", "device=tv", "-w", str(ws))
+    assert out.returncode == 1 and "No points for 'ctr'" in out.stderr
