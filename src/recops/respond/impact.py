@@ -1,7 +1,9 @@
 """An incident's impact against its baseline, computed from the lake.
 
-The incident window is [start, mitigation) (the resolution when never mitigated, else
-now): while it lasted the harm was being done. The requests affected are the requests in
+The incident window is [start, mitigation) (the resolution when never mitigated; while
+the incident is open, up to the newest request in the lake, or now if that is earlier: the
+data's clock, not the wall clock, since ingest runs behind): while it lasted the harm was
+being done. The requests affected are the requests in
 the window, only those served by the implicated version when the cause is a model
 version. The baseline is the same measure over the same hours one day earlier (CTR has
 a strong daily cycle), all requests (a new version had no traffic then); when the lake
@@ -16,7 +18,7 @@ has no request that day, the window of equal length just before the start:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from recops.lake import Lake
@@ -24,6 +26,7 @@ from recops.registry._canonical import iso, now
 from recops.respond.incidents import Incident
 
 DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _SQL = """
 WITH r AS (
@@ -121,10 +124,23 @@ class Impact:
         }
 
 
+def data_end(lake: Lake) -> datetime | None:
+    """Just after the newest request in the lake (an exclusive end), or None when there is none."""
+    con = lake.connect()
+    try:
+        row = con.execute("SELECT epoch_us(max(ts)) FROM requests").fetchone()  # no tz objects: no pytz
+    finally:
+        con.close()
+    return None if row is None or row[0] is None else EPOCH + timedelta(microseconds=row[0] + 1)
+
+
 def impact(lake: Lake, inc: Incident) -> Impact:
     """The incident's impact (see the module docstring)."""
     start = inc.started_at
-    end = inc.mitigated_at or inc.resolved_at or now()
+    end = inc.mitigated_at or inc.resolved_at
+    if end is None:
+        newest = data_end(lake)
+        end = now() if newest is None else max(start, min(now(), newest))
     during = counts(lake, start, end, inc.version)
     baseline = counts(lake, start - DAY, end - DAY)
     if baseline.requests == 0:

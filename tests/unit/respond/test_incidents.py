@@ -136,6 +136,29 @@ def test_bad_deploy_incident_timeline_and_impact(
     assert imp.duration_s == (t.rolled_back - t.canary_start).total_seconds()
 
 
+def test_an_open_incident_lasts_until_the_newest_request(
+    incident_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
+) -> None:
+    t = bad_deploy_world[2]
+    inc = open_incident(
+        incident_ws.store,
+        incident_ws.lake,
+        title="still open",
+        cause=f"model_version:{t.bad}",
+        detected_at=t.deployed + timedelta(hours=2),
+    )
+    imp = impact(incident_ws.lake, inc)
+    con = incident_ws.lake.connect()
+    try:
+        (after,) = con.execute("SELECT count(*) FROM requests WHERE ts >= ?", [imp.end]).fetchone() or (None,)
+        last = imp.end - timedelta(microseconds=1)
+        (newest,) = con.execute("SELECT count(*) FROM requests WHERE ts >= ?", [last]).fetchone() or (None,)
+    finally:
+        con.close()
+    assert (after, newest) == (0, 1)  # the window ends just after the newest request, not now
+    assert imp.during.requests > 0
+
+
 def test_actions_are_tracked_until_closed(
     incident_ws: Workspace, bad_deploy_world: tuple[Path, World, Truth]
 ) -> None:
