@@ -269,6 +269,8 @@ def describe(
     if isinstance(forecast, Mapping) and forecast.get("text"):
         return f"{metric.name}{where} is trending: {forecast['text']}"
     statistic = evidence.get("statistic")
+    if isinstance(statistic, Mapping) and statistic.get("name") == "burn_ratio":
+        return _describe_burn(f"{metric.name}{where}", evidence)
     if isinstance(statistic, Mapping) and statistic.get("name") in ("cusum", "page_hinkley"):
         side = "above" if evidence.get("side") == "up" else "below"
         sums = statistic.get("value") or 0.0
@@ -287,6 +289,25 @@ def describe(
     if isinstance(value, int | float):
         return f"{metric.name}{where} is {value:.4g}"
     return f"{metric.name}{where}: {state.status}"
+
+
+def _describe_burn(what: str, evidence: Mapping[str, Any]) -> str:
+    """The error budget's burn by the rule that fires (else the nearest one), not the last window's value."""
+    rules = [r for r in evidence.get("rules") or () if isinstance(r, Mapping) and r.get("covered")]
+    if not rules:
+        return f"{what}: not enough history yet to judge the error budget's burn"
+
+    def burn(rule: Mapping[str, Any]) -> float:
+        return min(rule.get("long_burn") or 0.0, rule.get("short_burn") or 0.0) / (rule.get("burn") or 1.0)
+
+    firing = [r for r in rules if r.get("firing")]
+    rule = firing[0] if firing else max(rules, key=burn)
+    long_burn, short_burn = rule.get("long_burn") or 0.0, rule.get("short_burn") or 0.0
+    return (
+        f"{what} {'burns' if firing else 'is burning'} its error budget {long_burn:.3g}x over "
+        f"{rule['long']} and {short_burn:.3g}x over {rule['short']} ({rule.get('severity')} at "
+        f"{rule.get('burn'):.3g}x on both{'' if firing else ': not reached'})"
+    )
 
 
 def _utc(value: datetime) -> datetime:

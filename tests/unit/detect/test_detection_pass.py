@@ -221,3 +221,25 @@ def test_summaries_say_what_moved_where_and_by_how_much(ws: Workspace) -> None:
         state(statistic={"name": "cusum", "value": 9.25}, side="down", bounds={"alarm": 8.0}),
     )
     assert shift == "ctr (hour) has stayed below its usual level: cusum 9.2 (alarm at 8.0)"
+
+
+def test_a_burn_rate_summary_states_the_burn_of_the_rule_that_fires(ws: Workspace) -> None:
+    from recops.detect import BurnRate, SeriesPoint, run_detector
+    from recops.detect.run import describe
+
+    burn = load_catalog(ws.config.root).get("latency_burn_rate")
+    five = timedelta(minutes=5)
+    bad = [10.0] * 71 + [0.0]  # six hours burning at 10x a 0.1% budget, then a clean window
+    points = [
+        SeriesPoint(at=T0 + (i + 1) * five, start=T0 + i * five, value=None, numerator=b, denominator=1000.0)
+        for i, b in enumerate(bad)
+    ]
+    state = run_detector(BurnRate(), points)[-1]
+    assert state.status == "alarm" and state.evidence["value"] == 0.0  # the last window had no bad
+    # 1h/5m: the last 5 minutes burn 0x, so it does not fire; 6h/30m does:
+    # 6h = 72 windows, 710 bad of 72,000 → 9.86x; 30m = 6 windows, 50 bad of 6,000 → 8.33x
+    text = describe(burn, "", "surface=search", "5min", state)
+    assert text == (
+        "latency_burn_rate in surface=search (5min) burns its error budget 9.86x over 6h and 8.33x "
+        "over 30m (alarm at 6x on both)"
+    )
