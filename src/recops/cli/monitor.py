@@ -55,7 +55,10 @@ def run(
         bool,
         typer.Option(
             "--detect/--no-detect",
-            help="Run detection and notify after computing ([detection] enabled in recops.toml).",
+            help=(
+                "Run detection and notify after computing (not with --family; "
+                "[detection] enabled in recops.toml)."
+            ),
         ),
     ] = True,
     workspace: WorkspaceOption = None,
@@ -99,8 +102,16 @@ def run(
                 cycle = detection_cycle(
                     ws.store, ws.config, rejudge_from=lo, progress=bar.update, lake=ws.lake
                 )
+    skipped = None
+    if detect and cycle is None:
+        skipped = (
+            "--family computes part of the monitors; a full `recops monitor run` judges them"
+            if family is not None
+            else "[detection] enabled is false in recops.toml"
+        )
     if json:
-        print_json({**report.to_json(), "detection": cycle.to_json() if cycle else None})
+        detection = cycle.to_json() if cycle else None
+        print_json({**report.to_json(), "detection": detection, "detection_skipped": skipped})
         return
     if report.nothing_to_do:
         console.print(f"Nothing to compute: {report.reason}.")
@@ -121,6 +132,8 @@ def run(
             + (f"; {cycle.delivery.pending} notifications pending" if cycle.delivery.pending else "")
             + ". See `recops alerts list`."
         )
+    elif skipped is not None:
+        console.print(f"Detection skipped: {skipped}.", highlight=False)
 
 
 @app.command("series")

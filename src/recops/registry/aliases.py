@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from recops.errors import InvalidInput, NotFound
 from recops.registry import audit
@@ -25,6 +25,7 @@ from recops.registry.entities import (
     check_alias_name,
     check_model_name,
 )
+from recops.registry.reads import LATEST
 from recops.registry.reads import alias_history as alias_history
 from recops.registry.reads import windows as windows
 from recops.registry.versions import default_actor, find_version_row
@@ -61,8 +62,15 @@ def lookup_alias(store: Store, model: str, alias: str) -> AliasTarget:
     with store.engine.connect() as conn:
         row = conn.execute(_RESOLVE, {"model": model, "alias": alias}).first()
     if row is None:
-        raise NotFound(f"model {model!r} has no alias {alias!r}")
+        raise _no_alias(model, alias, bool(store.read(LATEST, {"model": model, "limit": 1})))
     return AliasTarget(str(row[0]), str(row[1]), utc(row[2]))
+
+
+def _no_alias(model: str, alias: str, registered: bool) -> NotFound:
+    """The error for a missing alias: of an unknown model, say so (a typo in its name, often)."""
+    if not registered:
+        return NotFound(f"no model {model!r} in the registry (`recops registry list` shows them)")
+    return NotFound(f"model {model!r} has no alias {alias!r}")
 
 
 def resolve_alias(store: Store, model: str, alias: str) -> tuple[str, str]:
@@ -158,7 +166,8 @@ def _move(
             if current is not None and current.version == version:
                 return None
         elif current is None:
-            raise NotFound(f"model {model!r} has no alias {alias!r}")
+            registered = session.execute(text(LATEST), {"model": model, "limit": 1}).first() is not None
+            raise _no_alias(model, alias, registered)
         last = session.scalars(
             select(RegistryAliasEventRow.at)
             .where(RegistryAliasEventRow.model == model, RegistryAliasEventRow.alias == alias)

@@ -41,6 +41,10 @@ def test_resolve_follows_every_move_without_caching(store: Store) -> None:
     remove_alias(store, "ranker", "production")
     with pytest.raises(NotFound):
         resolve_alias(store, "ranker", "production")
+    with pytest.raises(NotFound, match=r"^no model 'rankr' in the registry"):  # a typo names the model
+        resolve_alias(store, "rankr", "production")
+    with pytest.raises(NotFound, match=r"^no model 'rankr' in the registry"):
+        remove_alias(store, "rankr", "production")
 
 
 def test_lookup_answers_version_artifact_and_since_together(store: Store) -> None:
