@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,7 @@ import pyarrow as pa
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import console, print_json, print_pairs, print_table
+from recops.cli.output import console, err_console, print_json, print_pairs, print_table
 from recops.detect import alerts as alert_lib
 from recops.detect import routing, silences
 from recops.detect.events import iso
@@ -238,6 +239,8 @@ def silence_cmd(
 
     Example: recops alerts silence --metric 'feature_*' --subject 'user_profile*' --for 2h --reason "backfill"
     """
+    from recops.catalog import load_catalog
+
     length = silences.parse_duration(duration)
     with Workspace.open(workspace) as ws:
         made = silences.create_silence(
@@ -249,6 +252,13 @@ def silence_cmd(
             duration=length,
             reason=reason,
             actor=_actor(),
+        )
+        known = load_catalog(ws.config.root).names()
+    if not fnmatch.filter(known, metric):
+        err_console.print(
+            f"warning: no metric of the catalog matches {metric!r} (`recops metrics list`); "
+            "the silence holds for any series of that name",
+            highlight=False,
         )
     if json:
         print_json(made.to_dict())

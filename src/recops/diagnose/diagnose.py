@@ -229,6 +229,8 @@ def _diagnose(
     )
     target = points.series(metric, subject, slice_)
     if not target.within(current):
+        if definition is None:
+            catalog.get(metric)  # an unknown name: say so, with the closest known ones
         raise NotFound(
             f"no {granularity} point of {metric!r}{f' {subject}' if subject else ''}"
             f"{f' in {slice_}' if slice_ else ''} in {current.start.isoformat()} .. {current.end.isoformat()}"

@@ -144,3 +144,18 @@ def test_monitor_series_refuses_what_names_no_series(ws: Path, args: list[str], 
 def test_monitor_series_with_no_points_says_so(ws: Path) -> None:
     out = recops("monitor", "series", "ctr", "--slice", "device=tv", "-w", str(ws))
     assert out.returncode == 1 and "No points for 'ctr'" in out.stderr
+
+
+def test_diagnose_names_an_unknown_metric(ws: Path) -> None:
+    out = recops("diagnose", "--metric", "ctrr", "--from", "2026-10-10", "--to", "2026-10-11", "-w", str(ws))
+    assert out.returncode == 2 and "unknown metric 'ctrr'" in out.stderr
+
+
+def test_a_silence_matching_no_metric_warns_but_holds(ws: Path) -> None:
+    def silence(metric: str) -> subprocess.CompletedProcess[str]:
+        return recops("alerts", "silence", "--metric", metric, "--for", "1h", "--reason", "x", "-w", str(ws))
+
+    out = silence("nope_*")
+    assert out.returncode == 0 and "no metric of the catalog matches 'nope_*'" in " ".join(out.stderr.split())
+    quiet = silence("feature_*")
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
