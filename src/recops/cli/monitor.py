@@ -231,7 +231,9 @@ def _readable(table: pa.Table, zone: Any) -> pa.Table:
     starts = [t.astimezone(zone).strftime("%Y-%m-%d %H:%M") for t in table["window_start"].to_pylist()]
     out = table.set_column(table.column_names.index("window_start"), "window", pa.array(starts))
     for name in ("value", "numerator", "denominator", "label_completeness"):
-        values = [None if v is None else float(f"{v:.4g}") for v in out[name].to_pylist()]
+        # six digits for values: a burn ratio of 1.00019 is past "above 1", and 4 would print 1
+        digits = 6 if name == "value" else 4
+        values = [None if v is None else float(f"{v:.{digits}g}") for v in out[name].to_pylist()]
         out = out.set_column(out.column_names.index(name), name, pa.array(values, pa.float64()))
     if set(out["subject"].to_pylist()) == {""}:
         out = out.drop_columns(["subject"])

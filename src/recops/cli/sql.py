@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
 def sql(
     query: Annotated[str, typer.Argument(help="One SELECT statement.", show_default=False)],
     csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
-    max_rows: Annotated[int | None, typer.Option(help="Row limit (default: sql.max_rows).")] = None,
+    max_rows: Annotated[
+        int | None, typer.Option(min=1, help="Row limit (default: max_rows under [sql] in recops.toml).")
+    ] = None,
     workspace: WorkspaceOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -36,7 +38,7 @@ def sql(
         result = run_sql(
             con,
             query,
-            max_rows=max_rows or ws.config.sql_max_rows,
+            max_rows=ws.config.sql_max_rows if max_rows is None else max_rows,
             timeout_seconds=ws.config.sql_timeout_seconds,
         )
     if json:
