@@ -90,6 +90,8 @@ metrics_public = false
 latency_p99_ms = 250.0
 error_rate = 0.01
 
+# EXAMPLES below (the simulated platform's, which `recops demo` uses): replace them with
+# your own. A feature group's values are stale past its TTL (freshness monitors, traces).
 [feature_groups.user_profile]
 ttl_hours = 36
 
@@ -99,6 +101,7 @@ ttl_hours = 12
 [feature_groups.session_context]
 ttl_hours = 2
 
+# Upstream sources and when their partitions are due (arrival monitors, the dead man's switch).
 [sources.play_events]
 schedule = "hourly"
 max_delay_minutes = 90
