@@ -34,7 +34,11 @@ pickled records to a writer process, which converts and writes) and ``writer="th
    the median, quartiles and range over rounds of its p99 divided by the same round's
    p99 without a logger (and the median for p50). Per segment: the service's CPU time
    (its flusher thread's, and its writer process's), and the garbage collections during
-   the measured window.
+   the measured window. The share of a core the service without a logger used in the
+   measured windows is printed too: past ``SATURATED`` the service queues requests and
+   its p99 is noise, so the comparison means nothing at that rate on that machine (on
+   the AMD EPYC VM of 2026-11-26 this toy used 47 % of a core at 1,000 requests/s and
+   all of it at 2,000; about 58 % at 2,000 on the machine of decision 0048).
 
 Everything runs on this machine: with 2 CPUs, the load generator and any other job
 compete with the service, which inflates the tail latencies of part 3: compare an arm
@@ -456,6 +460,8 @@ def cpu_stalls(seconds: float, repeats: int, rate: float) -> dict[str, Any]:
 
 ITEMS = 5_000
 DIM = 16
+#: Above this share of a core in the measured windows, a toy service's p99 is queueing noise.
+SATURATED = 0.8
 #: The candidates' positions (the first ten are shown) and propensities, as columns.
 POSITIONS = [*range(10), *[None] * 10]
 PROPENSITIES = [0.5] * 20
@@ -608,6 +614,38 @@ def _gc_pauses() -> list[tuple[float, int, float]]:
     return events
 
 
+def _cpu_samples(every_s: float = 0.1) -> list[tuple[float, float]]:
+    """Start sampling this process's CPU time (all its threads; not its writer process).
+
+    Returns:
+        The live list of (``time.monotonic()``, ``time.process_time()``), one pair every
+        ``every_s``: the load generator's measured window (monotonic times, the same clock
+        in every process) then gives the service's CPU use during it.
+    """
+    samples: list[tuple[float, float]] = []
+
+    def run() -> None:
+        while True:
+            samples.append((time.monotonic(), time.process_time()))
+            time.sleep(every_s)
+
+    threading.Thread(target=run, name="cpu-sampler", daemon=True).start()
+    return samples
+
+
+def utilization(samples: Sequence[Sequence[float]], window: Sequence[float]) -> float | None:
+    """CPU seconds per second of the service between the first and last sample inside ``window``."""
+    inside = [(t, cpu) for t, cpu in samples if window[0] <= t <= window[1]]
+    if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+        return None
+    return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
 def gc_summary(events: list[tuple[float, int, float]], window: tuple[float, float]) -> dict[str, Any]:
     """Collections per generation and their pauses within ``window`` (monotonic times)."""
     inside = [(gen, ms) for t, gen, ms in events if window[0] <= t <= window[1]]
@@ -635,6 +673,7 @@ def serve(arm: str, spool: str) -> None:
     """Run the toy service until stdin closes; print its port, then its stats."""
     service = _Service(arm, spool)
     gc_pauses = _gc_pauses()
+    cpu_samples = _cpu_samples()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -672,6 +711,7 @@ def serve(arm: str, spool: str) -> None:
                 "writer_process_cpu_s": children.ru_utime + children.ru_stime,
                 "logger": stats,
                 "gc_events": gc_pauses,
+                "cpu_samples": cpu_samples,
             }
         ),
         flush=True,
@@ -809,6 +849,7 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
                         "writer_process_cpu_s": result["service"]["writer_process_cpu_s"],
                         "logger": result["service"]["logger"],
                         "gc": gc_summary(result["service"]["gc_events"], result["window"]),
+                        "utilization": utilization(result["service"]["cpu_samples"], result["window"]),
                     }
                 )
         files = list(Path(spool).glob("*.parquet"))
@@ -819,6 +860,7 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
             "latency_from_schedule": percentiles_ms(pooled[arm]["from_schedule"]),
             "service_cpu_s": sum(r["service_cpu_s"] for r in rounds if r["arm"] == arm),
             "writer_process_cpu_s": sum(r["writer_process_cpu_s"] for r in rounds if r["arm"] == arm),
+            "utilization_median": _median([r["utilization"] for r in rounds if r["arm"] == arm]),
         }
         for arm in arms
     }
@@ -912,6 +954,16 @@ def print_table(report: dict[str, Any]) -> None:
             f" {lat['p999_ms']:9.3f} {lat['max_ms']:8.2f} {http[arm]['service_cpu_s']:7.1f}"
             f" {http[arm]['writer_process_cpu_s']:13.1f}"
         )
+    busy = http["without"]["utilization_median"] or 0.0
+    print(
+        f"   the service without a logger used {busy:.0%} of a core in the measured windows (median)"
+        + (
+            f": SATURATED at {http['config']['rps']:g} req/s on this machine, its p99 is queueing noise;"
+            " compare at a lower --rps"
+            if busy > SATURATED
+            else ""
+        )
+    )
     print("   p99 / the same round's p99 without a logger: median [quartiles] (range), pooled; p50 median")
     for arm in http["arms"][1:]:
         w = http[arm]
