@@ -249,7 +249,9 @@ def _cell(value: Any, key: str) -> str:
     if isinstance(value, float):
         if key in ("relative_change", "explained_share"):
             return f"{100 * value:+.1f}%" if key == "relative_change" else f"{100 * value:.0f}%"
-        if key.endswith("share") or (key == "change" and abs(value) <= 1):
+        if key == "change":  # the candidate mix: a difference of two shares, in percentage points
+            return f"{100 * value:+.3g} pp"
+        if key.endswith("share"):
             return f"{100 * value:.3g}%"
         return f"{value:.4g}"
     return escape(str(value))
