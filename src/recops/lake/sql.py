@@ -30,6 +30,11 @@ class SqlResult:
 # Store tables SQL never shows: token digests are credentials' fingerprints, and Alembic's
 # bookkeeping is noise.
 PRIVATE_TABLES = frozenset({"api_tokens", "alembic_version"})
+#: Words of a query that lists tables or columns (``SHOW TABLES``, ``information_schema``):
+#: the store's tables are then registered empty, so that they are listed without being read.
+LISTING_WORDS = frozenset(
+    {"show", "tables", "information_schema", "duckdb_tables", "duckdb_views", "duckdb_columns"}
+)
 
 
 def sandbox(lake: Lake, store: Store | None = None, *, query: str | None = None) -> duckdb.DuckDBPyConnection:
@@ -41,11 +46,14 @@ def sandbox(lake: Lake, store: Store | None = None, *, query: str | None = None)
     con = lake.connect()
     if store is not None:
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", query.lower())) if query is not None else None
+        listing = words is not None and bool(words & LISTING_WORDS)
         for name in store.table_names():
             if name in PRIVATE_TABLES:
                 continue
             if words is None or name in words:
                 con.register(name, store.read_table(name))
+            elif listing:  # SHOW TABLES and the like: the table's columns, none of its rows
+                con.register(name, store.read_table(name, limit=0))
     con.execute(f"SET allowed_directories = ['{lake.data_dir.resolve()!s}/']")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoload_known_extensions = false")

@@ -213,14 +213,15 @@ class Store:
 
         return sorted(n for n in inspect(self.engine).get_table_names() if n != "alembic_version")
 
-    def read_table(self, name: str) -> pa.Table:
-        """Read a whole store table into Arrow (for ``recops sql``)."""
+    def read_table(self, name: str, *, limit: int | None = None) -> pa.Table:
+        """Read a store table into Arrow (for ``recops sql``): all of it, or its first ``limit`` rows."""
         from sqlalchemy import MetaData, Table, select
 
         if name not in self.table_names():
             raise KeyError(name)
         table = Table(name, MetaData(), autoload_with=self.engine)
-        return self.fetch_arrow(select(*table.columns))
+        statement = select(*table.columns)
+        return self.fetch_arrow(statement if limit is None else statement.limit(limit))
 
     def fetch_arrow(self, statement: Select[Any]) -> pa.Table:
         """Run a SELECT and return its rows as Arrow, column by column.

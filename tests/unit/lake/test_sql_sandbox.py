@@ -59,6 +59,27 @@ def test_lake_and_store_are_queryable(con) -> None:  # type: ignore[no-untyped-d
     assert got.table.to_pylist() == [{"n": 60}]
 
 
+def test_listings_show_store_tables_without_reading_them(con, workspace: Workspace) -> None:  # type: ignore[no-untyped-def]
+    full = run_sql(con, "SELECT count(*) FROM lake_batches", max_rows=1, timeout_seconds=5)
+    assert full.table[0][0].as_py() == 1  # the fixture's ingest
+    query = "SHOW TABLES"
+    listed = run_sql(
+        sandbox(workspace.lake, workspace.store, query=query), query, max_rows=100, timeout_seconds=5
+    )
+    names = listed.table.column("name").to_pylist()
+    assert {"requests", "candidates", "quarantine", "lake_batches", "metric_points"} <= set(names)
+    assert "api_tokens" not in names and "alembic_version" not in names  # private tables stay private
+    query = "SELECT table_name, column_name FROM information_schema.columns"
+    con = sandbox(workspace.lake, workspace.store, query=query)
+    columns = run_sql(con, query, max_rows=10_000, timeout_seconds=5).table.to_pylist()
+    assert {"table_name": "lake_batches", "column_name": "rows_stored"} in columns
+    # registered empty: listed, not read (a query naming the table reads it whole)
+    assert (
+        run_sql(con, "SELECT count(*) FROM lake_batches", max_rows=1, timeout_seconds=5).table[0][0].as_py()
+        == 0
+    )
+
+
 def test_row_limit(con) -> None:  # type: ignore[no-untyped-def]
     got = run_sql(con, "SELECT * FROM candidates", max_rows=7, timeout_seconds=5)
     assert got.table.num_rows == 7 and got.truncated
