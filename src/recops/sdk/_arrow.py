@@ -129,7 +129,7 @@ def copy_raw(kind: RecordKind, raw: Sequence[Any]) -> Record:
             nor a mapping of columns.
     """
     return (
-        *(v if v is None or fn is None else fn(v) for fn, v in zip(_copiers(kind), raw, strict=False)),
+        *(v if v is None else fn(v) for fn, v in zip(_copiers(kind), raw, strict=False)),
         raw[-1],
     )
 
