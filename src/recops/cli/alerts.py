@@ -7,11 +7,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import console, err_console, print_json, print_pairs, print_table
+from recops.cli.output import console, err_console, print_json, print_pairs, print_rows
 from recops.detect import alerts as alert_lib
 from recops.detect import routing, silences
 from recops.detect.events import iso
@@ -48,15 +47,6 @@ def _actor() -> str:
     from recops.registry.versions import default_actor  # the registry only when someone acts
 
     return default_actor()
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    data = {
-        c: pa.array(["" if r.get(c) is None else str(r.get(c)) for r in rows], pa.string()) for c in columns
-    }
-    print_table(
-        pa.table(data) if rows else pa.table({c: pa.array([], pa.string()) for c in columns}), title=title
-    )
 
 
 def _alert_rows(items: list[alert_lib.Alert]) -> list[dict[str, Any]]:
@@ -114,7 +104,7 @@ def list_cmd(
         if json:
             print_json([g.to_dict() for g in groups])
         else:
-            _table(
+            print_rows(
                 [
                     {
                         "group": f"g{g.id}",
@@ -133,7 +123,7 @@ def list_cmd(
     elif json:
         print_json([a.to_dict() for a in items])
     else:
-        _table(_alert_rows(items), ALERT_COLUMNS, "alerts")
+        print_rows(_alert_rows(items), ALERT_COLUMNS, "alerts")
     if fail_on_firing and firing:
         raise CheckFailed(f"{firing} alert{'s' if firing != 1 else ''} firing")
 
@@ -162,7 +152,7 @@ def show_cmd(target: TargetArgument, workspace: WorkspaceOption = None, json: Js
         keys = ["id", "state", "severity", "cause", "cause_keys", "first_data_time", "last_data_time",
                 "raised_at", "resolved_at"]  # fmt: skip
         print_pairs([(k, info[k]) for k in keys], title=f"alert group g{ident}")
-        _table(_alert_rows(members), ALERT_COLUMNS, "alerts")
+        print_rows(_alert_rows(members), ALERT_COLUMNS, "alerts")
     else:
         keys = (
             "id state severity group_id detector metric subject subject_kind slice granularity summary "
@@ -170,12 +160,12 @@ def show_cmd(target: TargetArgument, workspace: WorkspaceOption = None, json: Js
             "acknowledged_by resolved_at resolved_by note silence_id"
         ).split()
         print_pairs([(k, info[k]) for k in keys], title=f"alert {ident}")
-    _table(
+    print_rows(
         [{**e.to_dict(), "alert": e.alert_id} for e in events],
         ["seq", "scope", "alert", "kind", "at", "data_time", "actor", "severity", "silenced", "note"],
         "events",
     )
-    _table(
+    print_rows(
         [n.to_dict() for n in sent],
         ["route", "event", "state", "attempts", "last_status", "last_error", "delivered_at"],
         "notifications",
@@ -282,7 +272,7 @@ def silences_cmd(
     if json:
         print_json(rows)
         return
-    _table(
+    print_rows(
         rows,
         [
             "id",
@@ -330,7 +320,7 @@ def deliver_cmd(workspace: WorkspaceOption = None, json: JsonOption = False) -> 
         return
     if not routes:
         console.print(f"no routes: add {NOTIFY_FILE} to the workspace (docs/detection.md)")
-    _table(
+    print_rows(
         [r.to_dict() for r in report.routes],
         ["route", "attempted", "delivered", "failed", "rejected", "pending", "last_error", "next_attempt_at"],
         "delivery",
@@ -358,7 +348,7 @@ def outbox_cmd(
     if json:
         print_json(rows)
         return
-    _table(
+    print_rows(
         rows,
         ["id", "route", "event", "alert_id", "group_id", "state", "attempts", "last_status", "last_error",
          "next_attempt_at", "delivered_at", "idempotency_key"],
@@ -379,7 +369,9 @@ def routes_cmd(workspace: WorkspaceOption = None, json: JsonOption = False) -> N
     if routes.path is None:
         console.print(f"no {NOTIFY_FILE} in the workspace: alerts are stored but not sent")
         return
-    _table(rows, ["name", "type", "url", "min_severity", "scope", "headers", "routing_key"], str(routes.path))
+    print_rows(
+        rows, ["name", "type", "url", "min_severity", "scope", "headers", "routing_key"], str(routes.path)
+    )
 
 
 @app.command("export-prometheus")
@@ -439,7 +431,7 @@ def plan_cmd(
     if json:
         print_json(rows)
         return
-    _table(rows, ["metric", "detector", "granularity", "alarm", "warn", "reason"], "detection plan")
+    print_rows(rows, ["metric", "detector", "granularity", "alarm", "warn", "reason"], "detection plan")
 
 
 @app.command("deadman")
@@ -459,7 +451,7 @@ def deadman_cmd(workspace: WorkspaceOption = None, json: JsonOption = False) -> 
     if json:
         print_json(rows)
     else:
-        _table(
+        print_rows(
             rows,
             ["metric", "subject", "last", "quiet_minutes", "limit_minutes", "tripped"],
             "dead man's switch",

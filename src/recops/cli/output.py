@@ -7,7 +7,7 @@ import io
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
@@ -57,6 +57,14 @@ def print_table(table: pa.Table, *, title: str | None = None) -> None:
     for row in table.to_pylist():
         out.add_row(*(_cell(v) for v in row.values()))
     console.print(out)
+
+
+def print_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
+    """Rows of plain values as a Rich table of ``columns`` (numbers to six digits, nested values as JSON)."""
+    data = {c: pa.array([_cell(r.get(c)) for r in rows], pa.string()) for c in columns}
+    print_table(
+        pa.table(data) if rows else pa.table({c: pa.array([], pa.string()) for c in columns}), title=title
+    )
 
 
 def print_csv(table: pa.Table) -> None:

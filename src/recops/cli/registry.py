@@ -7,11 +7,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import console, err_console, print_json, print_pairs, print_table
+from recops.cli.output import console, err_console, print_json, print_pairs, print_rows
 from recops.errors import InvalidInput
 from recops.registry import aliases as alias_lib
 from recops.registry import audit as audit_lib
@@ -34,21 +33,6 @@ alias_app = typer.Typer(help="Aliases (production, canary, ...) and their histor
 app.add_typer(alias_app, name="alias")
 
 LIVE_NONE = "live metrics: none stored for this version yet (`recops monitor run` computes them)"
-
-
-def _table(rows: list[dict[str, Any]], columns: list[str], title: str) -> None:
-    data = {c: pa.array([_cell(r.get(c)) for r in rows], pa.string()) for c in columns}
-    print_table(
-        pa.table(data) if rows else pa.table({c: pa.array([], pa.string()) for c in columns}), title=title
-    )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict | list):
-        return jsonlib.dumps(value)
-    return str(value)
 
 
 @app.command("register")
@@ -99,7 +83,7 @@ def _version_pairs(v: ModelVersion) -> list[tuple[str, Any]]:
 def _print_report(report: VersionReport) -> None:
     v = report.version
     print_pairs(_version_pairs(v), title=v.ref)
-    _table(
+    print_rows(
         [
             {
                 "name": d.name,
@@ -115,13 +99,15 @@ def _print_report(report: VersionReport) -> None:
         ["name", "role", "digest", "rows", "time range", "uri", "upstream"],
         "datasets",
     )
-    _table([{"param": k, "value": p} for k, p in sorted(v.params.items())], ["param", "value"], "parameters")
-    _table(
+    print_rows(
+        [{"param": k, "value": p} for k, p in sorted(v.params.items())], ["param", "value"], "parameters"
+    )
+    print_rows(
         [{"metric": k, "value": f"{m:.6g}"} for k, m in sorted(v.metrics.items())],
         ["metric", "value"],
         "offline metrics",
     )
-    _table(
+    print_rows(
         [
             {"check": r.name, "result": "passed" if r.passed else "FAILED", "at": iso(r.at), "by": r.actor,
              "origin": r.origin, "details": r.details or None}
@@ -130,7 +116,7 @@ def _print_report(report: VersionReport) -> None:
         ["check", "result", "at", "by", "origin", "details"],
         "validations",
     )  # fmt: skip
-    _table(
+    print_rows(
         [{"alias": w.alias, "from": iso(w.start), "to": iso(w.end) or "now"} for w in report.windows],
         ["alias", "from", "to"],
         "production windows (alias history)",
@@ -139,7 +125,7 @@ def _print_report(report: VersionReport) -> None:
         console.print(f"[dim]{LIVE_NONE}[/]")
     else:
         for series in report.live:
-            _table(
+            print_rows(
                 [{"window": iso(t), "value": f"{x:.6g}"} for t, x in series.points],
                 ["window", "value"],
                 f"live: {series.name}",
@@ -194,7 +180,7 @@ def list_cmd(
     else:
         for r in rows:
             r["aliases"] = ", ".join(r["aliases"])
-        _table(
+        print_rows(
             rows,
             ["ref", "created_at", "created_by", "origin", "datasets", "aliases", "artifact_uri"],
             "versions",
@@ -282,7 +268,7 @@ def alias_list_cmd(
     if json:
         print_json(rows)
     else:
-        _table(rows, ["alias", "version", "since"], f"aliases of {model}")
+        print_rows(rows, ["alias", "version", "since"], f"aliases of {model}")
 
 
 @alias_app.command("history")
@@ -301,7 +287,7 @@ def alias_history_cmd(
     else:
         for r in rows:
             r["version"] = r["version"] or "(removed)"
-        _table(
+        print_rows(
             rows,
             ["at", "alias", "version", "actor", "reason", "override", "audit_seq"],
             f"alias history of {model}",
@@ -406,9 +392,9 @@ def served_cmd(
     if json:
         print_json(out)
     else:
-        _table(states, ["alias", "version", "since", "actor"], f"{model} at {iso(when)}")
+        print_rows(states, ["alias", "version", "since", "actor"], f"{model} at {iso(when)}")
         if served:
-            _table(
+            print_rows(
                 [{"version": v, "requests (±30 min)": n, "named by alias": "yes" if v in named else "NO"}
                  for v, n in served.items()],
                 ["version", "requests (±30 min)", "named by alias"],
@@ -450,7 +436,7 @@ def audit_cmd(
     else:
         for r in rows:
             r["hash"] = r["hash"][:12]
-        _table(rows, ["seq", "at", "actor", "action", "subject", "payload", "hash"], "audit log")
+        print_rows(rows, ["seq", "at", "actor", "action", "subject", "payload", "hash"], "audit log")
 
 
 @app.command("runs")
@@ -467,7 +453,7 @@ def runs_cmd(
     if json:
         print_json(rows)
     else:
-        _table(
+        print_rows(
             rows, ["run_id", "model", "status", "version", "started_at", "ended_at", "error"], "training runs"
         )
 
