@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 def lineage(
     ref: Annotated[
         str | None,
-        typer.Argument(metavar="[MODEL@VERSION]", help="The version to trace.", show_default=False),
+        typer.Argument(metavar="MODEL@VERSION", help="The version to trace.", show_default=False),
     ] = None,
     reverse: Annotated[
         str | None,

@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
 def trace(
     request_id: Annotated[
         str | None,
-        typer.Argument(metavar="[REQUEST_ID]", help="The request to trace.", show_default=False),
+        typer.Argument(metavar="REQUEST_ID", help="The request to trace.", show_default=False),
     ] = None,
     user: Annotated[
         str | None,
