@@ -62,9 +62,7 @@ def print_table(table: pa.Table, *, title: str | None = None) -> None:
 def print_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], title: str | None = None) -> None:
     """Rows of plain values as a Rich table of ``columns`` (numbers to six digits, nested values as JSON)."""
     data = {c: pa.array([_cell(r.get(c)) for r in rows], pa.string()) for c in columns}
-    print_table(
-        pa.table(data) if rows else pa.table({c: pa.array([], pa.string()) for c in columns}), title=title
-    )
+    print_table(pa.table(data), title=title)  # no rows: the columns, empty
 
 
 def print_csv(table: pa.Table) -> None:
