@@ -14,9 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recops.contract import FieldType, RecordKind
-from recops.ingest.normalize import literal, quote
 from recops.lake import Lake
 from recops.lake.engine import file_list_sql
+from recops.lake.sqltext import literal, quote
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from recops.contract import Field, FieldType, RecordKind
+from recops.lake.sqltext import literal, quote
 
 NUMERIC_JSON = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 INTEGER_JSON = "('BIGINT', 'UBIGINT')"
@@ -50,14 +51,6 @@ CANDIDATE_FIELDS = (
     ("position", FieldType.INTEGER),
     ("propensity", FieldType.NUMBER),
 )
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

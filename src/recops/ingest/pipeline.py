@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from recops.contract import FEATURE_ROWS, RecordKind, get_kind
 from recops.errors import InvalidInput
 from recops.ingest.dedupe import Dedupe, find_repeats
-from recops.ingest.normalize import json_struct_spec, literal, normalize_select, quote
+from recops.ingest.normalize import json_struct_spec, normalize_select
 from recops.ingest.rules import violations_sql
 from recops.ingest.sources import expand, file_format, read_lines
 from recops.ingest.staging import VIOLATION, raw_parquet_relation, staged_schema, wide_feature_rows
@@ -43,6 +43,7 @@ from recops.lake import Lake
 from recops.lake.catalog import BatchCounts, SourceFile
 from recops.lake.engine import new_connection
 from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA, new_batch_id, write_parquet
+from recops.lake.sqltext import literal, quote
 
 # A batch groups source files up to this many bytes, so small SDK files share one commit.
 BATCH_BYTES = 256 << 20

@@ -11,7 +11,7 @@ first rule broken, in this priority: ``json``/``type``/``time_format`` (from ``_
 from __future__ import annotations
 
 from recops.contract import FieldType, RecordKind
-from recops.ingest.normalize import literal, quote
+from recops.lake.sqltext import literal, quote
 
 CANDIDATE_PROBLEMS = (
     ("c.item_id IS NULL OR c.source IS NULL", "every candidate needs item_id and source"),

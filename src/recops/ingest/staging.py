@@ -7,7 +7,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from recops.contract import FEATURE_ROWS, FieldType, RecordKind
-from recops.ingest.normalize import SQL_TYPES, literal, quote
+from recops.ingest.normalize import SQL_TYPES
+from recops.lake.sqltext import literal, quote
 
 VIOLATION = pa.struct([("rule", pa.string()), ("field", pa.string()), ("detail", pa.string())])
 

@@ -17,6 +17,7 @@ import pyarrow as pa
 from recops.contract import BOOKKEEPING, KINDS
 from recops.lake.catalog import Catalog
 from recops.lake.layout import QUARANTINE, QUARANTINE_SCHEMA
+from recops.lake.sqltext import literal, quote
 
 CANDIDATES_VIEW = """
 CREATE OR REPLACE VIEW candidates AS
@@ -48,13 +49,17 @@ def new_connection(threads: int | None = None, memory_limit: str | None = None) 
 
 
 def file_list_sql(paths: Iterable[Path | str]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(literal(str(p)) for p in paths) + "]"
 
 
-def _empty(con: duckdb.DuckDBPyConnection, name: str, schema: pa.Schema) -> str:
-    table_name = f"_empty_{name}"
-    con.register(table_name, schema.empty_table())
-    return table_name
+def _no_rows(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> str:
+    """A subquery of no rows with the schema's columns, in SQL alone (no table to list)."""
+    types = con.from_arrow(schema.empty_table()).types
+    columns = ", ".join(
+        f"CAST(NULL AS {duckdb_type}) AS {quote(name)}"
+        for name, duckdb_type in zip(schema.names, types, strict=True)
+    )
+    return f"(SELECT {columns} LIMIT 0)"
 
 
 def create_views(con: duckdb.DuckDBPyConnection, catalog: Catalog) -> list[str]:
@@ -73,5 +78,5 @@ def _create_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path], s
     if files:
         source = f"read_parquet({file_list_sql(files)}, union_by_name = true, hive_partitioning = false)"
     else:
-        source = _empty(con, name, schema)
-    con.execute(f'CREATE OR REPLACE VIEW "{name}" AS SELECT * FROM {source}')
+        source = _no_rows(con, schema)
+    con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT * FROM {source}")

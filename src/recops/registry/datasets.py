@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlparse
 import duckdb
 
 from recops.errors import InvalidInput
+from recops.lake.sqltext import quote
 from recops.registry._canonical import utc
 from recops.registry.entities import DatasetRef, UpstreamPartition
 
@@ -141,14 +142,10 @@ def _reader(fmt: str, files: Sequence[Path]) -> str:
     return f"read_json({listing}, format = 'auto', union_by_name = true, hive_partitioning = false)"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _time_expr(column: str, sql_type: str) -> str | None:
     """SQL giving the column as a naive UTC TIMESTAMP, or None when it is not a time."""
     t = sql_type.upper()
-    col = _quote(column)
+    col = quote(column)
     if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
         return f"timezone('UTC', {col})"
     if t.startswith("TIMESTAMP") or t == "DATE":

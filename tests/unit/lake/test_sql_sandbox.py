@@ -80,6 +80,19 @@ def test_listings_show_store_tables_without_reading_them(con, workspace: Workspa
     )
 
 
+def test_a_kind_with_no_files_is_a_typed_view_and_nothing_else(con) -> None:  # type: ignore[no-untyped-def]
+    listed = run_sql(con, "SHOW TABLES", max_rows=100, timeout_seconds=5).table.column("name").to_pylist()
+    assert "outcomes" in listed
+    assert [name for name in listed if name.startswith("_")] == []
+    described = run_sql(con, "DESCRIBE outcomes", max_rows=100, timeout_seconds=5).table.to_pylist()
+    types = {row["column_name"]: row["column_type"] for row in described}
+    assert types["ts"] == "TIMESTAMP WITH TIME ZONE" and types["value"] == "DOUBLE"
+    counted = run_sql(con, "SELECT count(*) FROM outcomes", max_rows=1, timeout_seconds=5)
+    assert counted.table[0][0].as_py() == 0
+    nested = run_sql(con, "DESCRIBE feature_rows", max_rows=100, timeout_seconds=5).table.to_pylist()
+    assert any(row["column_type"].startswith("MAP(") for row in nested)
+
+
 def test_row_limit(con) -> None:  # type: ignore[no-untyped-def]
     got = run_sql(con, "SELECT * FROM candidates", max_rows=7, timeout_seconds=5)
     assert got.table.num_rows == 7 and got.truncated

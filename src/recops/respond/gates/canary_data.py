@@ -10,6 +10,7 @@ import numpy.typing as npt
 
 from recops.errors import NotFound
 from recops.lake import Lake
+from recops.lake.sqltext import literal
 from recops.respond.gates.result import Period
 
 
@@ -31,10 +32,6 @@ class CanaryRequests:
     slices: dict[str, npt.NDArray[np.object_]]
     watch_candidate: npt.NDArray[np.float64]
     watch_control: npt.NDArray[np.float64]
-
-
-def _quote(key: str) -> str:
-    return key.replace("'", "''")
 
 
 def served_window(lake: Lake, model: str, candidate: str, control: str) -> Period:
@@ -91,7 +88,7 @@ def read_canary(
     lake: Lake, model: str, candidate: str, control: str, window: Period, context_keys: tuple[str, ...]
 ) -> CanaryRequests:
     """Requests of both versions in ``window`` with their outcomes (within a day of the window)."""
-    ctx = "".join(f", r.context['{_quote(k)}'] AS \"ctx_{i}\"" for i, k in enumerate(context_keys))
+    ctx = "".join(f', r.context[{literal(k)}] AS "ctx_{i}"' for i, k in enumerate(context_keys))
     params = {"m": model, "a": candidate, "b": control, "start": window.start, "end": window.end}
     con = lake.connect()
     try:

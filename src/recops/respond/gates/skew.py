@@ -16,13 +16,10 @@ import pyarrow.dataset as pads
 from recops.drift import compare
 from recops.errors import InvalidInput
 from recops.lake import Lake
+from recops.lake.sqltext import literal, quote
 from recops.registry.datasets import local_path
 from recops.registry.entities import ModelVersion
 from recops.respond.gates.result import CheckResult
-
-
-def _quote(key: str) -> str:
-    return key.replace("'", "''")
 
 
 def check_skew(lake: Lake, version: ModelVersion, params: dict[str, Any]) -> CheckResult:
@@ -64,9 +61,9 @@ def check_skew(lake: Lake, version: ModelVersion, params: dict[str, Any]) -> Che
                 evidence["datasets"][dataset.name or dataset.uri] = {"shared_features": []}
                 continue
             columns = [
-                f"features['{_quote(k)}'] AS \"{k}\""
+                f"features[{literal(k)}] AS {quote(k)}"
                 if k in numeric
-                else f"feature_strings['{_quote(k)}'] AS \"{k}\""
+                else f"feature_strings[{literal(k)}] AS {quote(k)}"
                 for k in shared
             ]
             current = con.execute(
