@@ -3,8 +3,8 @@
     .venv/bin/python bench/sdk_overhead.py            # a table
     .venv/bin/python bench/sdk_overhead.py --json     # the same numbers as JSON
 
-Both writers are measured: ``writer="process"`` (the default: the flusher ships the
-pickled records to a writer process, which converts and writes) and ``writer="thread"``
+Both writers are measured: ``writer="process"`` (the default: the flusher ships the records,
+packed as JSON by the caller, to a writer process, which converts and writes) and ``writer="thread"``
 (the flusher converts and writes in the host, pausing to hand over the GIL).
 
 1. Caller's cost: ``RequestLogger.log()`` with a realistic 20-candidate request, timed
@@ -22,23 +22,31 @@ pickled records to a writer process, which converts and writes) and ``writer="th
    loop paced as the writer process is (``_writer.PACING``); the writer process of a
    logger fed 2,000 requests/s from the other CPU, paced and unpaced. It shows whether a
    waking thread waits for a busy neighbour of lower priority (decision 0048).
-3. A toy service: ``ThreadingHTTPServer`` on 127.0.0.1, each request scores 20
-   candidates (a little CPU) and returns JSON, without a logger and with each arm,
-   logging one request record per call. Arms: two floors that any logger pays at least
-   ("noop": ``log()`` does nothing, what is left is the service building its arguments;
-   "list": ``log()`` appends them to a list, dropped every 0.2 s), each writer, and on
-   request ("--arms") the writer process without its pacing. A load generator in another
-   process sends a fixed rate (open loop, keep-alive connections, 1 s of warm-up not
-   counted) and measures latency; the arms take turns in rounds (the order rotating),
-   each on a fresh service process. Reported: pooled percentiles per arm, and per arm
-   the median, quartiles and range over rounds of its p99 divided by the same round's
-   p99 without a logger (and the median for p50). Per segment: the service's CPU time
-   (its flusher thread's, and its writer process's), and the garbage collections during
-   the measured window. The share of a core the service without a logger used in the
-   measured windows is printed too: past ``SATURATED`` the service queues requests and
-   its p99 is noise, so the comparison means nothing at that rate on that machine (on
-   the AMD EPYC VM of 2026-11-26 this toy used 47 % of a core at 1,000 requests/s and
-   all of it at 2,000; about 58 % at 2,000 on the machine of decision 0048).
+3. A toy service on 127.0.0.1: each request scores ``--pool`` candidates (20 by default,
+   in pure Python), logs the best 20 and returns 10 as JSON. Its HTTP server
+   (``--server``) is ``ThreadingHTTPServer`` by default (a thread per connection: 35 % of a
+   core at 2,000 requests/s on the AMD EPYC VM of 2026-11-27, all of one on the slower
+   VM of 2026-11-26), or an asyncio event loop in one thread (the model of uvicorn and
+   other async servers, about 40 µs a request; with ``--pool 100`` it does more work per
+   request than the record it logs, about half a core here). Arms, each logging one request record per call:
+   "again", a second service without a logger (an A/A comparison: its ratio is the
+   bench's own noise, the resolution below which no arm can be judged); two floors that
+   any logger pays at least ("noop": ``log()`` does nothing, what is left is the service
+   building its arguments; "list": ``log()`` appends them to a list, dropped every 0.2 s);
+   each writer; and on request ("--arms") "caller" (``log()`` whose queue is emptied,
+   no writer) and the writer process without its pacing. A load generator in another
+   process (its collector off; on one CPU with ``--pin-loader``, as if the load came
+   from another machine) sends a fixed rate (open loop, keep-alive connections, 1 s of
+   warm-up not counted) and measures latency; the arms take turns in rounds (the order
+   rotating), each on a fresh service process. Reported: pooled percentiles per arm, and
+   per arm the median, quartiles and range over rounds of its p99 divided by the same
+   round's p99 without a logger, the pooled ratio with a 90 % bootstrap interval over
+   rounds, and the median for p50. Per segment: the service's CPU time (its flusher
+   thread's, and its writer process's), and the garbage collections during the measured
+   window. The share of a core the service without a logger used in the measured
+   windows is printed too: past ``SATURATED`` the service queues requests and its p99 is
+   noise, so the comparison means nothing at that rate on that machine. Decision 0055
+   has the measurements.
 
 Everything runs on this machine: with 2 CPUs, the load generator and any other job
 compete with the service, which inflates the tail latencies of part 3: compare an arm
@@ -85,8 +93,10 @@ WRITERS: tuple[Writer, ...] = ("process", "thread")
 #: Not run unless asked: "caller", ``RequestLogger.log()`` whose queue is emptied and
 #: dropped (what the caller's side costs, without any writer), and "process_unpaced",
 #: the writer process without its pacing.
-ARMS = ("without", "noop", "list", *WRITERS, "caller", "process_unpaced")
-LOGGED_ARMS = ARMS[1:-2]
+ARMS = ("without", "again", "noop", "list", *WRITERS, "caller", "process_unpaced")
+#: "again" is a second service without a logger: its ratio to "without" is the bench's
+#: own noise (an A/A comparison), the resolution below which no arm can be judged.
+DEFAULT_ARMS = ARMS[1:-2]
 #: An arm name with this suffix logs candidates as one mapping of columns (``noop_columns``,
 #: ``process_columns``, ...): what a service holding its candidates in arrays passes.
 COLUMNS = "_columns"
@@ -460,6 +470,8 @@ def cpu_stalls(seconds: float, repeats: int, rate: float) -> dict[str, Any]:
 
 ITEMS = 5_000
 DIM = 16
+#: Candidates scored per request by default: the best 20 are logged, 10 shown.
+POOL = 20
 #: Above this share of a core in the measured windows, a toy service's p99 is queueing noise.
 SATURATED = 0.8
 #: The candidates' positions (the first ten are shown) and propensities, as columns.
@@ -514,7 +526,8 @@ class CallerOnlyLogger(RequestLogger):
 
 
 class _Service:
-    def __init__(self, arm: str, spool: str) -> None:
+    def __init__(self, arm: str, spool: str, pool: int = POOL) -> None:
+        self.pool = pool
         self.columns = arm.endswith(COLUMNS)
         arm = arm.removesuffix(COLUMNS)
         rng = random.Random(3)
@@ -549,11 +562,11 @@ class _Service:
         start = time.perf_counter()
         rng = random.Random(user)
         vector = [rng.uniform(-1, 1) for _ in range(DIM)]
-        picked = rng.sample(range(ITEMS), 20)
+        picked = rng.sample(range(ITEMS), self.pool)
         scored = sorted(
             ((sum(a * b for a, b in zip(vector, self.items[i], strict=True)), i) for i in picked),
             reverse=True,
-        )
+        )[:20]
         slate = [{"item_id": f"item-{i}", "score": round(s, 4)} for s, i in scored[:10]]
         self.count += 1
         request_id = f"req-{os.getpid()}-{self.count}"
@@ -669,11 +682,8 @@ def _thread_cpu_s(name: str) -> float | None:
     return None
 
 
-def serve(arm: str, spool: str) -> None:
-    """Run the toy service until stdin closes; print its port, then its stats."""
-    service = _Service(arm, spool)
-    gc_pauses = _gc_pauses()
-    cpu_samples = _cpu_samples()
+def _threading_server(service: _Service) -> tuple[int, Callable[[], None]]:
+    """``ThreadingHTTPServer``: a thread per connection, headers parsed by ``http.server``."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -694,9 +704,65 @@ def serve(arm: str, spool: str) -> None:
     server = ThreadingHTTPServer((HOST, 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(json.dumps({"port": server.server_address[1]}), flush=True)
+    return server.server_address[1], server.shutdown
+
+
+class _ToyProtocol(asyncio.Protocol):
+    """One keep-alive connection of the asyncio toy: GET requests in, JSON out, in order."""
+
+    def __init__(self, service: _Service) -> None:
+        self.service = service
+        self.pending = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.pending += data
+        while (end := self.pending.find(b"\r\n\r\n")) >= 0:
+            head, self.pending = self.pending[:end], self.pending[end + 4 :]
+            target = head.split(b" ", 2)[1].decode()
+            query = parse_qs(urlsplit(target).query)
+            body = self.service.recommend(int(query.get("user", ["0"])[0]))
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+
+
+def _asyncio_server(service: _Service) -> tuple[int, Callable[[], None]]:
+    """An asyncio event loop in one thread (the model of uvicorn and other async servers)."""
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(lambda: _ToyProtocol(service), HOST, 0))
+    threading.Thread(target=loop.run_forever, name="toy-event-loop", daemon=True).start()
+
+    def stop() -> None:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+
+    return server.sockets[0].getsockname()[1], stop
+
+
+#: The toy's HTTP servers: the cost per request of each, beside ``recommend()``, differs.
+SERVERS: dict[str, Callable[[_Service], tuple[int, Callable[[], None]]]] = {
+    "threading": _threading_server,
+    "asyncio": _asyncio_server,
+}
+
+
+def serve(arm: str, spool: str, server: str, pool: int) -> None:
+    """Run the toy service until stdin closes; print its port, then its stats."""
+    service = _Service(arm, spool, pool)
+    gc_pauses = _gc_pauses()
+    cpu_samples = _cpu_samples()
+    port, stop = SERVERS[server](service)
+    print(json.dumps({"port": port}), flush=True)
     sys.stdin.read()
-    server.shutdown()
+    stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     flusher_cpu_s = _thread_cpu_s("recops-requests-flusher")
     stats = service.close()
@@ -782,20 +848,39 @@ async def _load(port: int, rps: float, seconds: float, warmup_s: float, connecti
     }
 
 
-def load(port: int, rps: float, seconds: float, warmup_s: float, connections: int) -> None:
-    """Load generator process: print the latencies as JSON."""
+def load(port: int, rps: float, seconds: float, warmup_s: float, connections: int, cpu: int | None) -> None:
+    """Load generator process: print the latencies as JSON.
+
+    Its collector is off (a pause of the loader's would count as the service's latency), and
+    given a CPU it keeps to that one.
+    """
+    gc.disable()
+    if cpu is not None:
+        _pin(cpu)
     print(json.dumps(asyncio.run(_load(port, rps, seconds, warmup_s, connections))), flush=True)
 
 
 def _segment(arm: str, args: argparse.Namespace, spool: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--serve", arm, "--spool", spool]
+    command = [
+        sys.executable,
+        __file__,
+        "--serve",
+        arm,
+        "--spool",
+        spool,
+        "--server",
+        args.server,
+        "--pool",
+        str(args.pool),
+    ]
     service = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert service.stdout is not None and service.stdin is not None
         port = json.loads(service.stdout.readline())["port"]
         loader = subprocess.run(
             [sys.executable, __file__, "--load", str(port), "--rps", str(args.rps),
-             "--seconds", str(args.seconds), "--connections", str(args.connections)],
+             "--seconds", str(args.seconds), "--connections", str(args.connections),
+             *(["--pin-loader", str(args.pin_loader)] if args.pin_loader is not None else [])],
             capture_output=True, text=True, timeout=args.seconds + 120, check=True,
         )  # fmt: skip
         result: dict[str, Any] = json.loads(loader.stdout)
@@ -821,15 +906,40 @@ def spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def bootstrap_p99_ratio(
+    segments: Mapping[tuple[int, str], Sequence[float]], arm: str, rounds: int, resamples: int = 400
+) -> tuple[float, float]:
+    """A 90 % interval for the pooled p99 of ``arm`` over the pooled p99 without a logger.
+
+    Rounds are resampled with replacement, each keeping its pair of segments (they ran
+    side by side, on the machine as it was then).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    arm_segments = [np.asarray(segments[(i, arm)]) for i in range(rounds)]
+    floor_segments = [np.asarray(segments[(i, "without")]) for i in range(rounds)]
+    ratios = []
+    for _ in range(resamples):
+        chosen = rng.integers(0, rounds, rounds)
+        arm_p99 = np.percentile(np.concatenate([arm_segments[i] for i in chosen]), 99)
+        floor_p99 = np.percentile(np.concatenate([floor_segments[i] for i in chosen]), 99)
+        ratios.append(arm_p99 / floor_p99)
+    low, high = np.percentile(ratios, [5, 95])
+    return float(low), float(high)
+
+
 def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
     arms: tuple[str, ...] = ("without", *args.arms)
     pooled: dict[str, dict[str, list[float]]] = {arm: {"latencies": [], "from_schedule": []} for arm in arms}
     rounds: list[dict[str, Any]] = []
+    segments: dict[tuple[int, str], list[float]] = {}
     with tempfile.TemporaryDirectory() as spool:
         for round_ in range(args.rounds):
             order = arms[round_ % len(arms) :] + arms[: round_ % len(arms)]
             for arm in order:
                 result = _segment(arm, args, spool)
+                segments[(round_, arm)] = result["latencies"]
                 for key in ("latencies", "from_schedule"):
                     pooled[arm][key].extend(result[key])
                 latency = percentiles_ms(result["latencies"])
@@ -876,6 +986,7 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
             summary[arm][f"{q}_ratio_spread"] = spread(ratios)
             pooled_ratio = summary[arm]["latency"][f"{q}_ms"] / summary["without"]["latency"][f"{q}_ms"]
             summary[arm][f"{q}_ratio_pooled"] = pooled_ratio
+        summary[arm]["p99_ratio_pooled_interval"] = bootstrap_p99_ratio(segments, arm, args.rounds)
     summary["arms"] = arms
     summary["rounds"] = rounds
     summary["files_written"] = len(files)
@@ -885,6 +996,8 @@ def http_overhead(args: argparse.Namespace) -> dict[str, Any]:
         "seconds_per_segment": args.seconds,
         "rounds": args.rounds,
         "connections": args.connections,
+        "server": args.server,
+        "pool": args.pool,
         "cpus": os.cpu_count(),
     }
     return summary
@@ -938,7 +1051,8 @@ def print_table(report: dict[str, Any]) -> None:
     http = report["http"]
     cfg = http["config"]
     print(
-        f"\n3. toy HTTP service at {cfg['rps']} req/s, {cfg['rounds']} rounds x {cfg['seconds_per_segment']}s"
+        f"\n3. toy HTTP service ({cfg['server']} server, scoring {cfg['pool']}) at {cfg['rps']} req/s,"
+        f" {cfg['rounds']} rounds x {cfg['seconds_per_segment']}s"
         f" per variant, {cfg['connections']} keep-alive connections, {cfg['cpus']} CPUs"
     )
     print(
@@ -946,6 +1060,7 @@ def print_table(report: dict[str, Any]) -> None:
         f" {'writer CPU s':>13}"
     )
     labels = {"without": "no logger", "noop": "no-op log()", "list": "list.append"}
+    labels["again"] = "no logger again"
     for arm in http["arms"]:
         lat = http[arm]["latency"]
         label = labels.get(arm, f"{arm} writer")
@@ -968,10 +1083,11 @@ def print_table(report: dict[str, Any]) -> None:
     for arm in http["arms"][1:]:
         w = http[arm]
         sp = w["p99_ratio_spread"]
+        low, high = w["p99_ratio_pooled_interval"]
         print(
             f"   {labels.get(arm, f'{arm} writer'):16} {sp['median']:.3f} [{sp['q1']:.3f}-{sp['q3']:.3f}]"
-            f" ({sp['min']:.2f}-{sp['max']:.2f}), pooled {w['p99_ratio_pooled']:.3f};"
-            f" p50 {w['p50_ratio_median']:.3f}"
+            f" ({sp['min']:.2f}-{sp['max']:.2f}), pooled {w['p99_ratio_pooled']:.3f}"
+            f" (90 % interval {low:.2f}-{high:.2f}); p50 {w['p50_ratio_median']:.3f}"
         )
     print(
         "   segments: p50 ms, p99 ms | service CPU s (flusher thread) [writer process] |"
@@ -1004,15 +1120,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5, help="measured seconds per segment")
     parser.add_argument("--rounds", type=int, default=5, help="segments per variant")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--server",
+        choices=tuple(SERVERS),
+        default="threading",
+        help="the toy's HTTP server (part 3): an asyncio event loop, or a thread per connection",
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=POOL,
+        help="candidates the toy scores per request (part 3); it logs the best 20 and shows 10",
+    )
+    parser.add_argument(
+        "--pin-loader",
+        type=int,
+        metavar="CPU",
+        help="keep the load generator on this CPU (part 3), as if the load came from another machine",
+    )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--only-http", action="store_true", help="skip parts 1, 2 and 2b")
     parser.add_argument("--only-cpu-stalls", action="store_true", help="run part 2b alone")
     parser.add_argument(
         "--arms",
         type=lambda text: tuple(text.split(",")),
-        default=LOGGED_ARMS,
+        default=DEFAULT_ARMS,
         help=(
-            f"loggers compared with no logger in part 3 (comma-separated; default {','.join(LOGGED_ARMS)};"
+            f"loggers compared with no logger in part 3 (comma-separated; default {','.join(DEFAULT_ARMS)};"
             f" add {COLUMNS} to an arm to log candidates as columns)"
         ),
     )
@@ -1025,10 +1159,10 @@ def main() -> None:
     if unknown := sorted(arm for arm in args.arms if not known_arm(arm)):
         parser.error(f"unknown arms {unknown}; choose among {', '.join(ARMS[1:])}, each also + {COLUMNS}")
     if args.serve:
-        serve(args.serve, args.spool)
+        serve(args.serve, args.spool, args.server, args.pool)
         return
     if args.load:
-        load(args.load, args.rps, args.seconds, 1.0, args.connections)
+        load(args.load, args.rps, args.seconds, 1.0, args.connections, args.pin_loader)
         return
     if args.probe is not None:
         probe(args.probe, args.seconds)
