@@ -395,6 +395,11 @@ def record_timeline(
     alert. Give the steps in data-time order. A clear for a key with no open alert is
     ignored.
 
+    Judging a range again (``monitor run --from/--to``) changes nothing already recorded:
+    a signal inside an episode that is already resolved (from its ``data_time`` up to its
+    ``resolved_data_time``) belongs to that alert and leaves it as it is, and a clear no
+    newer than the open alert's newest evidence does not resolve it.
+
     Returns:
         The alerts signalled (opened or updated) and the alerts resolved.
     """
@@ -412,13 +417,16 @@ def record_timeline(
                 row = batch.apply(step)
                 signalled[id(row)] = row
                 continue
-            open_row = batch.open_by_key.pop(step.key, None)
-            if open_row is not None:
-                cleared = utc(step.data_time)
+            cleared = utc(step.data_time)
+            open_row = batch.open_by_key.get(step.key)
+            if open_row is not None and cleared > utc(open_row.last_data_time):
+                del batch.open_by_key[step.key]
                 batch.close(open_row, actor=SYSTEM_ACTOR, note="condition cleared", data_time=cleared)
                 resolved.append(open_row)
         batch.finish()
-        return [alert_of(r) for r in signalled.values()], [alert_of(r) for r in resolved]
+        return [alert_of(r) for r in signalled.values() if r.id not in batch.replayed], [
+            alert_of(r) for r in resolved
+        ]
 
 
 class _Batch:
@@ -438,12 +446,35 @@ class _Batch:
             self.open_groups = list(session.scalars(groups))
         self.touched: dict[int, AlertGroupRow] = {}
         self.events: list[_Pending] = []
+        self.resolved_by_key: dict[str, list[AlertRow]] = {}
+        #: Ids of resolved alerts that a signal of this pass fell inside (a range judged again).
+        self.replayed: set[int] = set()
+
+    def _resolved_episode(self, key: str, data_time: datetime) -> AlertRow | None:
+        """The resolved alert of ``key`` whose episode holds ``data_time``, if any."""
+        rows = self.resolved_by_key.get(key)
+        if rows is None:
+            query = select(AlertRow).where(AlertRow.key == key, AlertRow.state == "resolved")
+            rows = self.resolved_by_key[key] = list(self.session.scalars(query))
+        for row in rows:
+            end = row.resolved_data_time
+            start = utc(row.data_time)
+            if start <= data_time and (
+                data_time < utc(end) if end is not None else data_time <= utc(row.last_data_time)
+            ):
+                return row
+        return None
 
     def apply(self, signal: AlertSignal) -> AlertRow:
         key = signal.dedup_key()
         data_time = utc(signal.data_time)
-        evidence = dumps(signal.evidence)
         row = self.open_by_key.get(key)
+        if row is None or data_time < utc(row.data_time):
+            recorded = self._resolved_episode(key, data_time)
+            if recorded is not None:
+                self.replayed.add(recorded.id)
+                return recorded
+        evidence = dumps(signal.evidence)
         if row is None:
             row = self._new(signal, key, data_time, evidence)
             self.events.append(_Pending(row, "fired", data_time))
@@ -500,6 +531,8 @@ class _Batch:
         return group
 
     def close(self, row: AlertRow, *, actor: str, note: str | None, data_time: datetime | None) -> None:
+        if row.key in self.resolved_by_key:
+            self.resolved_by_key[row.key].append(row)
         row.state = "resolved"
         row.resolved_at, row.resolved_by = self.at, actor
         row.resolved_data_time = data_time

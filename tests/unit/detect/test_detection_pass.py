@@ -11,17 +11,19 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from sqlalchemy import update
 from typer.testing import CliRunner
 
 from recops.catalog import load_catalog
 from recops.cli.main import build_app
-from recops.detect.alerts import AlertSignal, Clear, list_alerts, record_timeline
+from recops.detect.alerts import AlertSignal, Clear, list_alerts, list_groups, record_timeline
 from recops.detect.deadman import check_deadman
 from recops.detect.plan import default_plan
 from recops.detect.run import run_detection
 from recops.ingest import ingest_files
 from recops.monitors.runner import beat
 from recops.monitors.series import POINT_SCHEMA, replace_points
+from recops.store.tables import LakeBatchRow
 from recops.workspace import Workspace
 from tests.records import request, write_jsonl
 
@@ -143,6 +145,28 @@ def test_a_pass_opens_and_clears_alerts_with_data_times(ws: Workspace) -> None:
     assert all(a.state == "resolved" for a in list_alerts(ws.store))
 
 
+def test_judging_a_range_again_changes_no_alert(ws: Workspace) -> None:
+    # Two episodes of one key: the first resolved, the second open at the end of the data.
+    _store(ws, _points([0, 0, 0, 2, 1, 0, 0, 0, 3, 3]))
+    first = _detect(ws)
+    assert first["resolved"] == 1
+    assert sorted(a.state for a in list_alerts(ws.store)) == ["firing", "resolved"]
+    groups = len(list_groups(ws.store))
+    before = {
+        a.id: (a.state, a.data_time, a.last_data_time, a.resolved_data_time) for a in list_alerts(ws.store)
+    }
+
+    again = run_detection(
+        ws.store, ws.config, load_catalog(ws.config.root), rejudge_from=T0, at=T0 + 2000 * HOUR
+    ).to_json()
+    assert (again["opened"], again["resolved"]) == (0, 0)
+    after = {
+        a.id: (a.state, a.data_time, a.last_data_time, a.resolved_data_time) for a in list_alerts(ws.store)
+    }
+    assert after == before  # the resolved episode is not reopened; the open one is not resolved early
+    assert len(list_groups(ws.store)) == groups
+
+
 def test_a_timeline_opens_clears_and_reopens_one_key(ws: Workspace) -> None:
     def signal(at: datetime) -> AlertSignal:
         return AlertSignal(detector="threshold", metric="late_partitions", severity="page", data_time=at)
@@ -172,9 +196,15 @@ def test_the_dead_mans_switch_sees_silent_data_and_a_stopped_monitor(ws: Workspa
     (alert,) = raised
     assert alert.detector == "deadman" and alert.metric == "data_silence" and alert.severity == "page"
 
-    # Data flows again (a new batch): the alert resolves.
+    # Data flows again (a new batch, committed at the simulated clock): the alert resolves.
+    # A check dated before the alert's own (a replayed past) would not resolve it.
     ingest_files(ws.lake, "requests", [write_jsonl(tmp_path / "r2.jsonl", [request("r-new")])])
-    _, _, resolved = check_deadman(ws.store, ws.config, at=datetime.now(UTC))
+    assert check_deadman(ws.store, ws.config, at=datetime.now(UTC))[2] == []
+    with ws.store.session() as session:
+        session.execute(
+            update(LakeBatchRow).where(LakeBatchRow.committed_at > now).values(committed_at=later)
+        )
+    _, _, resolved = check_deadman(ws.store, ws.config, at=later + timedelta(minutes=1))
     assert [a.id for a in resolved] == [alert.id]
 
     # The monitor's heartbeat.
