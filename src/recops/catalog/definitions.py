@@ -263,7 +263,7 @@ class Catalog:
         return name in self._by_name
 
 
-def load_catalog(workspace_root: Path | None = None) -> Catalog:
+def load_catalog(workspace_root: Path | str | None = None) -> Catalog:
     """The built-in definitions plus the workspace's ``metrics/*.yaml``.
 
     A user definition with a new name adds a metric; one with a built-in's name overrides
@@ -298,11 +298,11 @@ def load_catalog(workspace_root: Path | None = None) -> Catalog:
     return Catalog(list(definitions.values()))
 
 
-def user_files(workspace_root: Path | None) -> list[Path]:
+def user_files(workspace_root: Path | str | None) -> list[Path]:
     """The workspace's metric files (``metrics/*.yaml`` and ``*.yml``), sorted by name."""
     if workspace_root is None:
         return []
-    folder = workspace_root / USER_DIR
+    folder = Path(workspace_root) / USER_DIR
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())

@@ -150,6 +150,7 @@ def run_cmd(
 ) -> None:
     """Run the playbook's recops steps in order (manual steps are listed); recorded."""
     from recops.registry._canonical import now
+    from recops.respond.incidents import get_incident
     from recops.respond.playbooks import argv, get_playbook, plan, record_run
 
     params = _params(param)
@@ -157,6 +158,8 @@ def run_cmd(
     with Workspace.open(workspace) as ws:
         pb = get_playbook(ws.config.root, name)
         steps = plan(pb, params)
+        if incident is not None:
+            get_incident(ws.store, incident)  # before any step runs: a run is recorded on it
         root = str(ws.config.root)
         if not dry_run:
             previous = os.environ.get(ENV_VAR)

@@ -198,6 +198,7 @@ def test_user_definition_overrides_a_builtin_key_by_key(tmp_path: Path) -> None:
     assert catalog.get("latency_p99_ms").threshold is None
     assert len(catalog) == len(builtin_definitions())
     assert catalog.names() == load_catalog(None).names()  # overriding keeps the order
+    assert load_catalog(str(tmp_path)).get("ctr").owner == "growth"  # a path as text works too
 
 
 def test_empty_or_missing_user_folder(tmp_path: Path) -> None:

@@ -171,6 +171,11 @@ def test_dry_run_changes_nothing_and_a_run_rolls_back(
         "  - {title: roll back, run: 'recops rollback {model} --reason \"{reason}\"', minutes: 1}\n"
         "  - {title: tell the team, minutes: 2}\n"
     )
+    unknown = runner.invoke(
+        app, ["playbook", "run", "quick-rollback", *args, "--incident", "999", "-w", root]
+    )
+    assert unknown.exit_code != 0 and str(unknown.exception) == "no incident 999"
+    assert resolve_alias(bad_ws.store, t.model, "production")[0] == t.bad  # no step ran
     inc = open_incident(bad_ws.store, bad_ws.lake, title="bad deploy", started_at=t.deployed)
     real = runner.invoke(
         app, ["playbook", "run", "quick-rollback", *args, "--incident", str(inc.id), "-w", root]
