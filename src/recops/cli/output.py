@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,7 +18,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-console = Console()
+#: Rich wraps at 80 columns when stdout is not a terminal; a table piped to a file, ``less -S``
+#: or ``grep`` reads better whole, so pipes get this width unless ``COLUMNS`` says otherwise.
+PIPED_WIDTH = 200
+
+
+def _width() -> int | None:
+    if os.environ.get("COLUMNS") or sys.stdout.isatty():
+        return None
+    return PIPED_WIDTH
+
+
+console = Console(width=_width())
 err_console = Console(stderr=True)
 
 
