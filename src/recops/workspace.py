@@ -56,9 +56,12 @@ class Workspace:
         """Create ``recops.toml``, the lake folder and the store in ``root``.
 
         Raises:
-            InvalidInput: ``root`` already holds a workspace.
+            InvalidInput: ``root`` already holds a workspace, or is not a folder.
         """
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidInput(f"{root} is a file, not a folder: choose a folder for the workspace") from None
         path = root / CONFIG_FILE
         if path.exists():
             raise InvalidInput(f"{path} exists already; this folder is a workspace")

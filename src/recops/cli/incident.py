@@ -55,7 +55,10 @@ def _show(data: dict[str, Any], title: str) -> None:
 @app.command("open")
 def open_cmd(
     group: Annotated[
-        int | None, typer.Option("--group", "-g", help="Alert group id.", show_default=False)
+        str | None,
+        typer.Option(
+            "--group", "-g", help="Alert group: g3 (as `alerts list` shows it) or 3.", show_default=False
+        ),
     ] = None,
     title: Annotated[
         str | None, typer.Option("--title", help="Title (required by hand).", show_default=False)
@@ -80,11 +83,13 @@ def open_cmd(
     json: JsonOption = False,
 ) -> None:
     """Open an incident from an alert group (--group) or by hand (--title with --start or --detected)."""
+    from recops.detect.alerts import parse_group
     from recops.respond.incidents import open_incident
 
+    group_id = parse_group(group) if group is not None else None
     with Workspace.open(workspace) as ws:
         inc = open_incident(
-            ws.store, ws.lake, group_id=group, title=title, cause=cause, model=model,
+            ws.store, ws.lake, group_id=group_id, title=title, cause=cause, model=model,
             started_at=_time(start, "--start"), detected_at=_time(detected, "--detected"), playbook=playbook,
         )  # fmt: skip
     if json:

@@ -48,7 +48,7 @@ def compact_cmd(
 @app.command("retention")
 def retention_cmd(
     days: Annotated[
-        int | None, typer.Option(help="Keep this many days (default: lake.retention_days).")
+        int | None, typer.Option(min=1, help="Keep this many days (default: lake.retention_days).")
     ] = None,
     workspace: WorkspaceOption = None,
     json: JsonOption = False,

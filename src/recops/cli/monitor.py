@@ -76,15 +76,14 @@ def run(
 
     Example: recops monitor run --from 2026-10-01 --to 2026-10-08 --family latency
     """
-    from recops.lake.windows import parse_local_time
+    from recops.lake.windows import parse_local_range
     from recops.monitors import run_monitors
     from recops.monitors.engine import open_engine
     from recops.workspace import Workspace
 
     with Workspace.open(workspace) as ws:
         zone = ws.config.zone
-        lo = parse_local_time(start, zone) if start else None
-        hi = parse_local_time(end, zone) if end else None
+        lo, hi = parse_local_range(start, end, zone)
         chosen = engine or ws.config.monitors.engine
         opened = open_engine(chosen, ws.lake, memory_limit=ws.config.monitors.memory_limit)
         try:
@@ -150,7 +149,7 @@ def series(
     granularity: Annotated[str, typer.Option(help="5min, hour or day.")] = "day",
     start: FromOption = None,
     end: ToOption = None,
-    last: Annotated[int, typer.Option(help="Show at most the last N windows.")] = 30,
+    last: Annotated[int, typer.Option(min=1, help="Show at most the last N windows.")] = 30,
     workspace: WorkspaceOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -158,21 +157,22 @@ def series(
 
     Example: recops monitor series ctr --slice device=android_tv --granularity day
     """
-    from recops.lake.windows import parse_local_time
+    from recops.lake.windows import parse_local_range
     from recops.monitors import read_series
     from recops.workspace import Workspace
 
     with Workspace.open(workspace) as ws:
         zone = ws.config.zone
         _check_series_arguments(ws, metric, slice_, granularity)
+        low, high = parse_local_range(start, end, zone)
         table = read_series(
             ws.store,
             metric,
             subject=subject if subject is not None else _default_subject(ws.store, metric),
             slice=slice_,
             granularity=granularity,
-            start=parse_local_time(start, zone) if start else None,
-            end=parse_local_time(end, zone) if end else None,
+            start=low,
+            end=high,
         )
     if table.num_rows > last:
         table = table.slice(table.num_rows - last)
@@ -300,20 +300,21 @@ def crossings_cmd(
     Example: recops monitor crossings --from 2026-10-20 --granularity day
     """
     from recops.catalog import load_catalog
-    from recops.lake.windows import parse_local_time
+    from recops.lake.windows import parse_local_range
     from recops.monitors.thresholds import crossings
     from recops.workspace import Workspace
 
     with Workspace.open(workspace) as ws:
         zone = ws.config.zone
+        low, high = parse_local_range(start, end, zone)
         found = crossings(
             ws.store,
             load_catalog(ws.config.root),
             ws.config.slo,
             zone,
             metrics=metric,
-            start=parse_local_time(start, zone) if start else None,
-            end=parse_local_time(end, zone) if end else None,
+            start=low,
+            end=high,
             granularity=granularity,
         )
     if json:

@@ -55,8 +55,11 @@ def validate(
     json: JsonOption = False,
 ) -> None:
     """Check a config file without running anything; errors name the key and the file."""
+    from recops.store.store import make_engine
+
     target = path if path is not None else find_root(workspace) / CONFIG_FILE
     cfg = load_config(target)
+    make_engine(cfg.store_url).dispose()  # its driver is installed and supported; nothing connects
     summary = {"config": str(cfg.path), "valid": True, **cfg.summary()}
     if json:
         print_json(summary)

@@ -645,6 +645,17 @@ def parse_target(target: str | int) -> tuple[str, int]:
     return scope, int(digits)
 
 
+def parse_group(target: str | int) -> int:
+    """``g3`` (as ``recops alerts list`` shows it) or ``3`` → group 3.
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    text = str(target).strip()
+    _, number = parse_target(text if text.lower().startswith("g") else f"g{text}")
+    return number
+
+
 def acknowledge(
     store: Store, target: str | int, *, actor: str, note: str | None = None, at: datetime | None = None
 ) -> list[Alert]:

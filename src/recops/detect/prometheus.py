@@ -36,6 +36,7 @@ from pathlib import Path
 from sqlalchemy import and_, func, select
 
 from recops.detect.events import OPEN_STATES, SEVERITIES, now, utc
+from recops.errors import InvalidInput
 from recops.monitors.runner import last_beat
 from recops.store import Store
 from recops.store.tables import AlertGroupRow, AlertOutboxRow, AlertRow, MetricPointRow
@@ -103,10 +104,19 @@ def render_prometheus(
 def write_prometheus(
     store: Store, path: Path | str, *, granularities: Iterable[str] | None = None, at: datetime | None = None
 ) -> int:
-    """Write :func:`render_prometheus` to ``path`` atomically; returns the number of samples."""
-    text = render_prometheus(store, granularities=granularities, at=at)
+    """Write :func:`render_prometheus` to ``path`` atomically; returns the number of samples.
+
+    Raises:
+        InvalidInput: ``path`` is a folder, or a file stands where its folder would be.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise InvalidInput(f"{target} is a folder: give the file to write, e.g. {target / 'recops.prom'}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InvalidInput(f"cannot write {target}: a file stands where its folder would be") from None
+    text = render_prometheus(store, granularities=granularities, at=at)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

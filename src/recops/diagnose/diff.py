@@ -33,6 +33,7 @@ from recops.diagnose.contribution import Period, contributions_from_points, z_tw
 from recops.drift import compare
 from recops.errors import InvalidInput, NotFound
 from recops.lake import Lake
+from recops.lake.sqltext import literal, quote
 from recops.store import Store
 
 FEATURE_SAMPLE = 200_000
@@ -127,6 +128,8 @@ def diff_windows(
     size = granularity or ("hour" if shortest <= timedelta(days=2) else "day")
     points = read_points(store, size, [a, b], metrics=[metric])
     if not points.series(metric, subject).within(a) or not points.series(metric, subject).within(b):
+        if definition is None:
+            catalog.get(metric)  # an unknown name: say so, with close matches
         raise NotFound(f"no {size} point of {metric!r} in both windows (a {_label(a)}, b {_label(b)})")
     unit = definition.unit if definition is not None else ""
     explained: dict[str, float | None] = {}
@@ -213,7 +216,7 @@ def _lake_metric(
 ) -> list[dict[str, Any]]:
     num, den = LAKE_METRICS[metric]
     keys = list(config.monitors.context_keys)
-    dims = ["r.surface", *[f"r.context['{_quote(k)}']" for k in keys]]
+    dims = ["r.surface", *[f"r.context[{literal(k)}]" for k in keys]]
     names = ["surface", *keys]
     sets = ", ".join(["()", *[f"({d})" for d in dims]])
     grouping = ", ".join(f"GROUPING({d}) AS g{i}" for i, d in enumerate(dims))
@@ -363,8 +366,8 @@ def _features(con: duckdb.DuckDBPyConnection, a: Side, b: Side, notes: list[str]
     if not numeric and not strings:
         notes.append("the requests carry no features")
         return []
-    columns = [f"features['{_quote(k)}'] AS \"{k}\"" for k in sorted(numeric)]
-    columns += [f"feature_strings['{_quote(k)}'] AS \"{k}\"" for k in sorted(strings - numeric)]
+    columns = [f"features[{literal(k)}] AS {quote(k)}" for k in sorted(numeric)]
+    columns += [f"feature_strings[{literal(k)}] AS {quote(k)}" for k in sorted(strings - numeric)]
     tables = []
     for side in (a, b):
         where, params = side.where()
@@ -423,10 +426,6 @@ def _latency(con: duckdb.DuckDBPyConnection, a: Side, b: Side) -> list[dict[str,
         row["p99_change_ms"] = (qb[2] - qa[2]) if qa and qb else None
         out.append(row)
     return out
-
-
-def _quote(key: str) -> str:
-    return key.replace("'", "''")
 
 
 def _label(p: Period) -> str:

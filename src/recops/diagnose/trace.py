@@ -73,6 +73,7 @@ from recops.config import Config
 from recops.errors import NotFound
 from recops.lake import Lake
 from recops.lake.engine import file_list_sql, new_connection
+from recops.lake.sqltext import literal
 
 #: Outcomes stamped this long before their request still count (clock skew between
 #: services); the same allowance as the metrics monitors (``metrics_labels.SKEW_SECONDS``).
@@ -527,18 +528,18 @@ class _Reader:
 
     def locate_id(self, request_id: str) -> tuple[_Located | None, Lookup]:
         dates = sorted(self.files("requests"), reverse=True)
-        return self._search(dates, f"request_id = {_str(request_id)}", "ts, filename", "request_id")
+        return self._search(dates, f"request_id = {literal(request_id)}", "ts, filename", "request_id")
 
     def locate_user(self, user_id: str, at: datetime) -> tuple[_Located | None, Lookup]:
         last = at.date().isoformat()
         dates = sorted((d for d in self.files("requests") if d <= last), reverse=True)
-        where = f"user_id = {_str(user_id)} AND ts <= {_time(at)}"
+        where = f"user_id = {literal(user_id)} AND ts <= {_time(at)}"
         return self._search(dates, where, "ts DESC, request_id", "user_at")
 
     def request_row(self, located: _Located) -> dict[str, Any]:
         rows = self.query(
             f"SELECT * EXCLUDE (file_row_number) FROM {_scan([located.file], row_numbers=True)} "
-            f"WHERE file_row_number = {int(located.row)} AND request_id = {_str(located.request_id)} "
+            f"WHERE file_row_number = {int(located.row)} AND request_id = {literal(located.request_id)} "
             f"AND ts = {_time(located.ts)} LIMIT 1"
         )
         if not rows:  # pragma: no cover - the file changed between the two reads
@@ -554,7 +555,7 @@ class _Reader:
         try:
             return self.query(
                 f"SELECT item_id, event, ts, value FROM {_scan(paths)} "
-                f"WHERE request_id = {_str(request_id)} AND ts BETWEEN {_time(start)} AND {_time(end)} "
+                f"WHERE request_id = {literal(request_id)} AND ts BETWEEN {_time(start)} AND {_time(end)} "
                 "ORDER BY ts, event, item_id",
                 cursor,
             )
@@ -576,7 +577,7 @@ class _Reader:
             paths = self.files_between("feature_rows", start.date(), end.date())
             if paths and start <= end:
                 keys = 'feature_group, map_keys("values") AS numbers, map_keys(value_strings) AS strings'
-                run = f"feature_group = {_str(group)} AND event_ts = {_time(runs[group])}"
+                run = f"feature_group = {literal(group)} AND event_ts = {_time(runs[group])}"
                 window = f"materialized_at BETWEEN {_time(start)} AND {_time(end)}"
                 where = f"{run} AND {window}"
                 parts.append(f"(SELECT {keys} FROM {_scan(paths)} WHERE {where} LIMIT {RUN_SAMPLE})")
@@ -596,11 +597,6 @@ def _scan(paths: Iterable[Path | str], *, located: bool = False, row_numbers: bo
     elif row_numbers:
         options.append("file_row_number = true")
     return f"read_parquet({file_list_sql(paths)}, {', '.join(options)})"
-
-
-def _str(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _time(t: datetime) -> str:

@@ -247,9 +247,12 @@ def _duckdb_files(files: Sequence[Path], kind: str, description: str) -> ArrowSo
     try:
         table = con.execute(query).to_arrow_table()
     except Exception as exc:  # duckdb raises many error classes for bad files
-        raise InvalidInput(f"{description}: cannot read as {kind.upper()} ({exc})") from None
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(f"{description}: cannot read as {kind.upper()} ({first_line})") from None
     finally:
         con.close()
+    if table.num_rows == 0:
+        raise InvalidInput(f"{description}: no rows to compare")
     return ArrowSource(table, description)
 
 

@@ -85,3 +85,18 @@ def parse_local_time(text: str, zone: ZoneInfo) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
+
+
+def parse_local_range(
+    start: str | None, end: str | None, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
+    """``--from`` and ``--to`` as typed (either may be missing), by :func:`parse_local_time`.
+
+    Raises:
+        InvalidInput: a value is not a time, or the end is not after the start.
+    """
+    low = parse_local_time(start, zone) if start else None
+    high = parse_local_time(end, zone) if end else None
+    if low is not None and high is not None and high <= low:
+        raise InvalidInput(f"--to {end} is not after --from {start}: the range would be empty")
+    return low, high

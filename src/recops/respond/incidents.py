@@ -210,7 +210,7 @@ def open_incident(
 
     Raises:
         NotFound: no such group.
-        InvalidInput: neither a group nor a title and start given.
+        InvalidInput: neither a group nor a title and start given, or detection before the start.
     """
     who = actor or default_actor()
     detected: datetime | None
@@ -238,6 +238,11 @@ def open_incident(
             assert detected is not None
             started, found_model = infer_start(lake, cause, detected, timedelta(hours=1))
             model = model or found_model
+    if detected is not None and detected < started:
+        raise InvalidInput(
+            f"detected at {detected.isoformat()} is before the start {started.isoformat()}:"
+            " trouble is detected after it starts"
+        )
     with registry_session(store) as session:
         row = IncidentRow(
             title=title, state="open", severity=severity, group_id=group_id, cause=cause, model=model,

@@ -21,6 +21,7 @@ from recops.detect.alerts import (
     get_alert,
     get_group,
     list_alerts,
+    parse_group,
     raise_or_update,
     record_signals,
     resolve,
@@ -467,6 +468,11 @@ def test_prometheus_text_parses_and_holds_latest_values_and_alert_states(
         and len(written["recops_series_observations"].samples) == 1
     )
     assert samples == sum(len(f.samples) for f in written.values())
+    with pytest.raises(InvalidInput, match="is a folder"):
+        write_prometheus(store, target.parent, at=WALL)
+    assert parse_group("g3") == parse_group("3") == parse_group(" G3 ") == 3
+    with pytest.raises(InvalidInput, match="not an alert or group id"):
+        parse_group("gx")
     assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
 
 

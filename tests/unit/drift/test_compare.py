@@ -174,6 +174,9 @@ def test_files_folders_csv_and_jsonl(tmp_path: Path) -> None:
     assert verdicts(by_csv) == verdicts(by_json) == {"price": DRIFT, "clicks": NO_DRIFT, "country": NO_DRIFT}
     with pytest.raises(InvalidInput, match="no such file"):
         open_input(str(tmp_path / "missing.parquet"))
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(InvalidInput, match="no rows to compare"):
+        open_input(str(tmp_path / "empty.jsonl"))
 
 
 def test_sql_over_the_lake(workspace: Workspace, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from recops.errors import InvalidInput
-from recops.lake.windows import window_of, windows_between
+from recops.lake.windows import parse_local_range, window_of, windows_between
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -54,3 +54,11 @@ def test_minute_windows() -> None:
 def test_bad_size() -> None:
     with pytest.raises(InvalidInput, match="window size"):
         window_of(datetime(2026, 1, 1, tzinfo=UTC), "7min", BERLIN)
+
+
+def test_a_range_as_typed() -> None:
+    low, high = parse_local_range("2026-10-05", "2026-10-06T12:00Z", BERLIN)
+    assert low == datetime(2026, 10, 4, 22, tzinfo=UTC) and high == datetime(2026, 10, 6, 12, tzinfo=UTC)
+    assert parse_local_range(None, "2026-10-06", BERLIN)[0] is None
+    with pytest.raises(InvalidInput, match="not after --from"):
+        parse_local_range("2026-11-20", "2026-11-01", BERLIN)

@@ -190,6 +190,8 @@ def test_promotion_refused_override_needs_a_reason_and_is_audited(ws: Workspace)
     for empty in (None, "", "   "):
         with pytest.raises(InvalidInput, match="reason"):
             promote(ws.store, "ranker", "v14", "production", override=True, reason=empty)
+    with pytest.raises(InvalidInput, match="invalid alias"):
+        promote(ws.store, "ranker", "v14", "")
     assert resolve_alias(ws.store, "ranker", "production")[0] == "v13"
     event, gate = promote(
         ws.store, "ranker", "v14", "production", override=True, reason="hotfix INC-7", actor="oncall"

@@ -99,6 +99,14 @@ def test_bad_deploy_incident_timeline_and_impact(
     assert inc.time_to_mitigate() == t.rolled_back - detected
     with pytest.raises(InvalidInput):
         mitigate(bad_ws.store, inc.id)
+    with pytest.raises(InvalidInput, match="before the start"):
+        open_incident(
+            bad_ws.store,
+            bad_ws.lake,
+            title="t",
+            started_at=t.canary_start,
+            detected_at=t.canary_start - timedelta(hours=1),
+        )
     inc = resolve(bad_ws.store, inc.id, at=t.rolled_back + timedelta(hours=1))
 
     texts = [(e.kind, e.text) for e in timeline(bad_ws.store, bad_ws.lake, inc)]

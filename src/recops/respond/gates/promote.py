@@ -7,7 +7,7 @@ from datetime import datetime
 
 from recops.errors import CheckFailed, InvalidInput
 from recops.registry.aliases import set_alias
-from recops.registry.entities import AliasEvent, ValidationResult
+from recops.registry.entities import AliasEvent, ValidationResult, check_alias_name
 from recops.registry.versions import validations
 from recops.respond.gates.run import gate_name
 from recops.store import Store
@@ -36,10 +36,12 @@ def promote(
     alias history and the audit log as ``alias.override`` with that reason.
 
     Raises:
-        InvalidInput: an override without a reason, or a reason without an override.
+        InvalidInput: an invalid alias name, an override without a reason, or a reason
+            without an override.
         CheckFailed: the gate did not pass (or never ran) and there is no override.
         NotFound: no such version.
     """
+    check_alias_name(alias)
     if override and not (reason and reason.strip()):
         raise InvalidInput("--override needs a non-empty --reason (it is audited)")
     gate = latest_gate(store, model, version, alias)

@@ -25,6 +25,7 @@ from recops.detect.routes import load_routes
 from recops.diagnose.diagnose import diagnose_metric, entity_parts
 from recops.diagnose.stored import stored_diagnosis
 from recops.errors import InvalidInput, RecopsError
+from recops.lake.sqltext import literal
 from recops.lake.windows import parse_local_time
 from recops.respond.incidents import list_incidents
 from recops.server.auth import require_page
@@ -61,10 +62,6 @@ def done(path: str, message: str) -> RedirectResponse:
     return RedirectResponse(f"{path}{sep}flash={quote(message)}", status_code=303)
 
 
-def _quote_sql(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def example_requests_sql(entity: Mapping[str, Any], start: str, end: str) -> str | None:
     """A read-only query listing requests the top cause touched (for the SQL page, whose rows link to traces).
 
@@ -73,15 +70,15 @@ def example_requests_sql(entity: Mapping[str, Any], start: str, end: str) -> str
     version = entity.get("model_version") or entity.get("version")
     if not isinstance(version, str) or not version:
         return None
-    where = [f"model_version = {_quote_sql(version)}", f"ts >= TIMESTAMPTZ {_quote_sql(start)}",
-             f"ts < TIMESTAMPTZ {_quote_sql(end)}"]  # fmt: skip
+    where = [f"model_version = {literal(version)}", f"ts >= TIMESTAMPTZ {literal(start)}",
+             f"ts < TIMESTAMPTZ {literal(end)}"]  # fmt: skip
     segment = entity.get("segment")
     if isinstance(segment, str) and "=" in segment and "," not in segment:
         key, value = segment.split("=", 1)
         if key == "surface":
-            where.append(f"surface = {_quote_sql(value)}")
+            where.append(f"surface = {literal(value)}")
         elif key.isidentifier():
-            where.append(f"context[{_quote_sql(key)}] = {_quote_sql(value)}")
+            where.append(f"context[{literal(key)}] = {literal(value)}")
     return (
         "SELECT request_id, ts, surface, user_id, model_version, status, latency_ms, context\n"
         f"FROM requests\nWHERE {' AND '.join(where)}\nORDER BY ts\nLIMIT 20"
