@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from recops.cli.options import JsonOption, WorkspaceOption
-from recops.cli.output import console, print_json, print_table, progress_bar
+from recops.cli.output import console, err_console, print_json, print_table, progress_bar
 from recops.contract import KINDS
 from recops.errors import InvalidInput
 from recops.ingest.pipeline import IngestReport, ingest_files
@@ -62,6 +62,8 @@ def ingest(
 
 def _ingest_once(ws: Workspace, kind: str, paths: list[str], quiet: bool) -> IngestReport:
     total = len(expand(paths))
+    if not total:  # an empty folder: not an error (a scheduled job may find none), but say so
+        err_console.print(f"[yellow]warning:[/] no Parquet or JSON Lines files in {', '.join(paths)}")
     with progress_bar(f"ingest {kind}", total, enabled=not quiet) as bar:
         task = bar.task_ids[0]
         return ingest_files(ws.lake, kind, paths, progress=lambda _what, n: bar.advance(task, n))

@@ -62,6 +62,9 @@ def test_bad_input_exits_2_with_a_clear_message(ws: Path, tmp_path: Path) -> Non
     assert nowhere.returncode == 2 and "recops init" in nowhere.stderr
     usage = recops("ingest")
     assert usage.returncode == 2
+    (tmp_path / "empty").mkdir()
+    nothing = recops("ingest", "requests", str(tmp_path / "empty"), "-w", str(ws))
+    assert nothing.returncode == 0 and "no Parquet or JSON Lines files" in nothing.stderr
 
 
 def test_config_validate(ws: Path) -> None:
