@@ -24,7 +24,8 @@ from urllib.parse import unquote, urlparse
 import duckdb
 
 from recops.errors import InvalidInput
-from recops.lake.sqltext import literal, quote
+from recops.lake.engine import file_list_sql
+from recops.lake.sqltext import quote
 from recops.registry._canonical import utc
 from recops.registry.entities import DatasetRef, UpstreamPartition
 
@@ -134,7 +135,7 @@ def data_files(path: Path) -> tuple[list[Path], str]:
 
 
 def _reader(fmt: str, files: Sequence[Path]) -> str:
-    listing = "[" + ", ".join(literal(str(f)) for f in files) + "]"
+    listing = file_list_sql(files)
     if fmt == "parquet":
         return f"read_parquet({listing}, union_by_name = true, hive_partitioning = false)"
     if fmt == "csv":
