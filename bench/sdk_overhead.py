@@ -17,8 +17,9 @@ packed as JSON by the caller, to a writer process, which converts and writes) an
    floor). Beside it, the naive way (one ``pa.Table.from_pylist`` per 5,000), and the
    thread writer's own measure: its longest run between two of its GIL-releasing pauses.
 2b. CPU stalls: a process sleeping 1 ms in a loop, pinned to one CPU, measures how late
-   it wakes beside a neighbour pinned to the same CPU: nothing; a busy loop at the
-   writer's priority (``SCHED_BATCH``, nice 10); a busy loop under ``SCHED_IDLE``; a busy
+   it wakes beside a neighbour pinned to the same CPU: nothing; a busy loop as batch
+   work (``SCHED_BATCH``, nice 10); a busy loop under ``SCHED_IDLE`` (the writer's, since
+   decision 0056); a busy
    loop paced as the writer process is (``_writer.PACING``); the writer process of a
    logger fed 2,000 requests/s from the other CPU, paced and unpaced. It shows whether a
    waking thread waits for a busy neighbour of lower priority (decision 0048).

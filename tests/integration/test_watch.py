@@ -44,3 +44,25 @@ def test_watch_ingests_new_files(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_watch_with_remove_ingested_keeps_the_spool_empty(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_jsonl(spool / "a.jsonl", [request("r1"), request("r2")])
+    cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool)]
+    cmd += ["--interval", "0.2", "--remove-ingested", "-w", str(root), "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert wait_for(root, 2) == 2
+        write_jsonl(spool / "b.jsonl", [request("r3")])
+        assert wait_for(root, 3) == 3
+        deadline = time.monotonic() + 10
+        while any(spool.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(spool.iterdir())  # each file removed once committed
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

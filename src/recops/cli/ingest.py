@@ -35,6 +35,13 @@ def ingest(
         typer.Option(help="Keep ingesting new files that appear in this folder (Ctrl-C stops)."),
     ] = None,
     interval: Annotated[float, typer.Option(help="Seconds between folder scans with --watch.")] = 5.0,
+    remove_ingested: Annotated[
+        bool,
+        typer.Option(
+            help="Delete each source file once it is in the lake (its batch committed, or found "
+            "already ingested unchanged): for spool folders the SDK keeps filling."
+        ),
+    ] = False,
     workspace: WorkspaceOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -46,30 +53,32 @@ def ingest(
     Examples:
       recops ingest requests logs/requests/ ;
       recops ingest outcomes 'exports/outcomes-*.jsonl.gz' ;
-      recops ingest requests --watch /var/spool/recops
+      recops ingest requests --watch /var/spool/recops --remove-ingested
     """
     if kind not in KINDS:
         raise InvalidInput(f"unknown record kind {kind!r}; expected one of {', '.join(KINDS)}")
     with Workspace.open(workspace) as ws:
         if watch is not None:
-            _watch(ws, kind, watch, interval, json)
+            _watch(ws, kind, watch, interval, json, remove_ingested)
             return
         if not paths:
             raise InvalidInput("give one or more files, folders or globs, or --watch DIR")
-        report = _ingest_once(ws, kind, paths, json)
+        report = _ingest_once(ws, kind, paths, json, remove_ingested)
     _print_report(report, json)
 
 
-def _ingest_once(ws: Workspace, kind: str, paths: list[str], quiet: bool) -> IngestReport:
+def _ingest_once(ws: Workspace, kind: str, paths: list[str], quiet: bool, remove: bool) -> IngestReport:
     total = len(expand(paths))
     if not total:  # an empty folder: not an error (a scheduled job may find none), but say so
         err_console.print(f"[yellow]warning:[/] no Parquet or JSON Lines files in {', '.join(paths)}")
     with progress_bar(f"ingest {kind}", total, enabled=not quiet) as bar:
         task = bar.task_ids[0]
-        return ingest_files(ws.lake, kind, paths, progress=lambda _what, n: bar.advance(task, n))
+        return ingest_files(
+            ws.lake, kind, paths, progress=lambda _what, n: bar.advance(task, n), remove=remove
+        )
 
 
-def _watch(ws: Workspace, kind: str, folder: Path, interval: float, quiet: bool) -> None:
+def _watch(ws: Workspace, kind: str, folder: Path, interval: float, quiet: bool, remove: bool) -> None:
     if not folder.is_dir():
         raise InvalidInput(f"--watch {folder}: not a folder")
     if not quiet:
@@ -77,7 +86,7 @@ def _watch(ws: Workspace, kind: str, folder: Path, interval: float, quiet: bool)
     try:
         while True:
             if any(folder.rglob("*")):
-                report = ingest_files(ws.lake, kind, [str(folder)])
+                report = ingest_files(ws.lake, kind, [str(folder)], remove=remove)
                 if report.files_read:
                     _print_report(report, quiet)
                     compact(ws.lake, min_files=ws.config.compact_min_files)
@@ -96,6 +105,7 @@ def _print_report(report: IngestReport, json: bool) -> None:
         f"(already ingested); {report.rows_read} records → [green]{report.rows_stored} stored[/], "
         f"{report.rows_duplicate} duplicates dropped, "
         f"[yellow]{report.rows_quarantined} quarantined[/] ({report.rows_conflict} conflicts)"
+        + (f"; {report.files_removed} source files removed" if report.files_removed else "")
     )
     if report.rules:
         import pyarrow as pa

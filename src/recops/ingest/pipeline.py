@@ -33,9 +33,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from recops.contract import FEATURE_ROWS, RecordKind, get_kind
+from recops.contract.packed import packed_kind
 from recops.errors import InvalidInput
 from recops.ingest.dedupe import Dedupe, find_repeats
 from recops.ingest.normalize import json_struct_spec, normalize_select
+from recops.ingest.packed import read_packed
 from recops.ingest.rules import violations_sql
 from recops.ingest.sources import expand, file_format, read_lines
 from recops.ingest.staging import VIOLATION, raw_parquet_relation, staged_schema, wide_feature_rows
@@ -65,6 +67,7 @@ class IngestReport:
     rows_duplicate: int = 0
     rows_quarantined: int = 0
     rows_conflict: int = 0
+    files_removed: int = 0
     rules: Counter[str] = field(default_factory=Counter)
     batches: list[str] = field(default_factory=list)
     #: The refused records (``row``, ``rule``, ``field``, ``detail``) of a body ingested
@@ -72,7 +75,7 @@ class IngestReport:
     refused: pa.Table | None = None
 
     COUNTS = ("files_read", "files_skipped", "rows_read", "rows_stored", "rows_duplicate",
-              "rows_quarantined", "rows_conflict")  # fmt: skip
+              "rows_quarantined", "rows_conflict", "files_removed")  # fmt: skip
 
     def add(self, other: IngestReport) -> None:
         for name in self.COUNTS:
@@ -94,11 +97,15 @@ def ingest_files(
     paths: Sequence[str | Path],
     *,
     progress: Progress | None = None,
+    remove: bool = False,
 ) -> IngestReport:
     """Ingest Parquet / JSON Lines files, folders or globs as records of one kind.
 
     Files already ingested unchanged (same path, size and modification time) are skipped
-    without being read.
+    without being read. With ``remove``, each source file is deleted once it is in the
+    lake: after the commit of its batch, or when found already ingested unchanged (so a
+    run killed between a commit and a deletion deletes it next time). For spool folders,
+    which the SDK fills forever.
     """
     kind = _kind(kind_name)
     lake_dir = lake.data_dir.resolve()
@@ -119,7 +126,22 @@ def ingest_files(
             report.add(batch.commit(group))
             if progress:
                 progress("ingested", len(group))
+            if remove:
+                report.files_removed += _remove([Path(src.path) for src in group])
+        if remove:
+            report.files_removed += _remove([Path(src.path) for src in done])
     return report
+
+
+def _remove(paths: Sequence[Path]) -> int:
+    removed = 0
+    for path in paths:
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue  # removed meanwhile by someone else: the goal either way
+    return removed
 
 
 @dataclass(frozen=True)
@@ -249,6 +271,12 @@ class _Batch:
             schema = pq.read_schema(path)
         except (OSError, pa.ArrowInvalid) as exc:
             raise InvalidInput(f"{path}: not a readable Parquet file ({exc})") from None
+        packed = packed_kind(schema)
+        if packed is not None:
+            if packed is not self.kind:
+                raise InvalidInput(f"{path}: holds SDK records of kind {packed.name}, not {self.kind.name}")
+            self._add_packed(path, label)
+            return
         raw = raw_parquet_relation(path)
         if self._stored_form(schema):
             table = pq.read_table(path, columns=[n for n in self.schema.names if n in schema.names])
@@ -260,6 +288,16 @@ class _Batch:
         if self.kind is FEATURE_ROWS and "values" not in types:
             rel, types = wide_feature_rows(raw, types)
         self._add_converted(rel, label, json_mode=False, types=types, raw=raw)
+
+    def _add_packed(self, path: Path, label: str) -> None:
+        """Stage an SDK spool file in the packed form; the packed JSON is the record as sent."""
+        table = read_packed(path, self.kind)
+        ids = self._ids(table.column("_row"))
+        columns = [table.column(f.name) for f in self.schema if f.name not in ("_id", "_tv")]
+        staged = pa.Table.from_arrays([*columns, ids, table.column("_tv")], schema=self.schema)
+        scan = f"read_parquet({literal(str(path))}, file_row_number = true)"
+        raw = f"(SELECT file_row_number + 1 AS _row, decode(record) AS _line FROM {scan})"
+        self._stage(staged, _Source(label, raw, json=True))
 
     def _stored_form(self, schema: pa.Schema) -> bool:
         """True when the required columns are there and every contract column has the stored type."""

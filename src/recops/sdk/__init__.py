@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+from recops.contract.packed import read_spool_file as read_spool_file
 from recops.sdk.logger import LoggerOptions as LoggerOptions
 from recops.sdk.logger import LoggerStats as LoggerStats
 from recops.sdk.logger import OutcomeLogger as OutcomeLogger
@@ -30,5 +31,6 @@ __all__ = [
     "RecordLogger",
     "RequestLogger",
     "keep",
+    "read_spool_file",
     "track_training",
 ]

@@ -1,9 +1,10 @@
 """The writer process of a logger (``writer="process"``): both ends of its pipes.
 
 The host's flusher thread ships the records the callers queued, already packed as JSON,
-in frames over a pipe (``os.write`` releases the GIL); this process parses them,
-converts them to Arrow and writes the Parquet files (``_spool.Spool``, the code the
-in-process writer runs), so the host pays little more than the caller's snapshot.
+in frames over a pipe (``os.write`` releases the GIL); this process writes them into
+packed Parquet files (``_spool.Spool``, the code the in-process writer runs; ``recops
+ingest`` converts them, decision 0056), so the host pays little more than the caller's
+snapshot.
 
 Frames, both ways: a type byte and a payload length (``HEADER``), then the payload.
 
@@ -20,8 +21,8 @@ Writer to host (a pipe that was the writer's stdout, which it points to stderr):
     ``W`` a warning to log in the host, once per key: ``key\\0message``.
 
 The writer ignores SIGINT (a Ctrl-C in the terminal reaches the whole process group;
-the host's exit closes its stdin) and, once started, lowers its priority: its work is
-background work (see :func:`recops.priority.lower_priority`).
+the host's exit closes its stdin) and, once started, runs every thread under
+``SCHED_IDLE``: its work waits for idle CPU (see :func:`recops.priority.lower_priority`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import pyarrow as pa
 
 from recops.contract import RecordKind
 from recops.priority import lower_priority
-from recops.sdk._spool import Pacing, Spool
+from recops.sdk._spool import Pacing, Spool, spooled
 
 HEADER = struct.Struct("<cQ")
 COUNT = struct.Struct("<I")
@@ -146,6 +147,7 @@ class WriterProcess:
         self._token = 0
         self.done = False  # the writer reported its last counts (after ``C``)
         self.gone = False  # its status pipe ended: it exited (done or not)
+        self.settings = settings
         self.send(b"H", pickle.dumps(settings, pickle.HIGHEST_PROTOCOL))
 
     @property
@@ -274,6 +276,17 @@ class WriterProcess:
             self.poll(remaining)
         return True
 
+    def settle(self) -> None:
+        """Once the writer is gone: count the files it left that it did not live to report.
+
+        Files appear whole (renamed when written), so the spool holds the truth; a watcher
+        may have ingested some already, hence the larger of the two counts.
+        """
+        written, files, errors = self.counts
+        on_disk, on_disk_files = spooled(Path(self.settings.directory), self.settings.prefix)
+        if on_disk > written:
+            self.counts = (on_disk, max(files, on_disk_files), errors)
+
     @property
     def lost(self) -> int:
         """Records sent that the writer neither wrote nor counted as errors."""
@@ -365,14 +378,10 @@ class _Writer:
         assert spool is not None, "the settings come first"
         if kind == b"R":
             (count,) = COUNT.unpack_from(payload)
-            lengths = array("I")
-            lengths.frombytes(payload[COUNT.size : COUNT.size + 4 * count])
             start = COUNT.size + 4 * count
-            records = []
-            for n in lengths:
-                records.append(bytes(payload[start : start + n]))
-                start += n
-            spool.convert(records)
+            lengths = array("I")
+            lengths.frombytes(payload[COUNT.size : start])
+            spool.add_packed_run(lengths, bytes(payload[start:]))  # a copy: the buffer moves on
         elif kind == b"A":
             spool.add(pa.ipc.open_stream(bytes(payload)).read_all())  # a copy: the table keeps it
         elif kind == b"F":
@@ -430,5 +439,5 @@ def main() -> None:
     os.dup2(2, 1)  # whatever prints goes to stderr, not into the reports
     _set_pipe_size(status)
     pa.array([], type=pa.string())  # pyarrow's lazy imports, before the first records
-    lower_priority(NICENESS)  # after starting up at the host's priority
+    lower_priority(NICENESS, idle=True)  # after starting up at the host's priority
     _Writer(status).run(0)

@@ -6,27 +6,27 @@ candidates, never blocking on I/O (a full queue drops the record and counts it),
 nothing left for the garbage collector to see (``_arrow`` says why that matters).
 
 A flusher thread takes what is queued every ``CONVERT_EVERY_S`` while records come in.
-What happens next depends on the logger's ``writer``:
+Records are not converted on the serving host: the spool files hold the packed JSON
+(one binary column, zstd), and ``recops ingest`` converts it (decision 0056), since
+converting a request with 20 candidates takes about 30 µs of CPU that the service would
+feel. What happens next depends on the logger's ``writer``:
 
 - ``"process"`` (the default): the flusher ships the queued records as they are, in
   frames over a pipe, to a writer process the logger started (``_writer``), which
-  converts them to Arrow and writes the files. Writing to a pipe releases the GIL, so
-  the host pays little more than the caller's snapshot: converting a record takes
-  tens of microseconds of interpreter time, which in the host competes with the
-  service's own threads for the GIL. The writer converts and writes in runs of a
-  quarter of a millisecond with short sleeps between (``_writer.PACING``): a service
-  thread that wakes up on the writer's CPU then gets it at once, instead of waiting
-  for the scheduler's next tick (decision 0048). The writer exits when its host does
-  (its pipe ends); if it dies, what it had not written is counted in ``stats.errors``,
-  it is started again once, and after a second death the logger writes in-process.
-- ``"thread"``: the flusher converts and writes in the host process. The conversion
-  is built column by column, ``chunk_size`` records at a time, and sleeps ``pause_s``
-  (handing the GIL to waiting threads) whenever it has held the GIL for
-  ``HOLD_BUDGET_S``: a host thread waits about a millisecond at most, instead of the
-  tens of milliseconds of one ``pa.Table.from_pylist`` over a batch.
+  writes the files, about 6 µs a request. Writing to a pipe releases the GIL, so the
+  host pays little more than the caller's snapshot. The writer works in short runs with
+  short sleeps between (``_writer.PACING``): a service thread that wakes up on the
+  writer's CPU then gets it at once, instead of waiting for the scheduler's next tick
+  (decision 0048). The writer exits when its host does (its pipe ends); if it dies,
+  what it had not written is counted in ``stats.errors`` (the files it left count as
+  written), it is started again once, and after a second death the logger writes
+  in-process.
+- ``"thread"``: the flusher writes the files in the host process (writing a file
+  releases the GIL, between row groups of ``ROW_GROUP_ROWS``).
 
-Both writers share the conversion and file code (``_spool``): ``batch_size`` converted
-rows a file, in row groups of ``ROW_GROUP_ROWS`` written one at a time, under a hidden
+Records JSON cannot hold (the caller's own classes) are converted by the logger itself,
+``chunk_size`` records at a time, pausing ``pause_s`` whenever it has held the GIL for
+``HOLD_BUDGET_S``, and written in the stored form. Files appear under a hidden
 temporary name first, then renamed, so a watcher (``recops ingest --watch DIR``) only
 ever sees complete files. ``bench/sdk_overhead.py``
 measures the caller's cost, the GIL stalls and the effect on a service's latency.
@@ -95,9 +95,11 @@ class LoggerStats:
         dropped: records refused because the queue was full (or the logger closed).
         written: records written to Parquet files.
         files: Parquet files written.
-        errors: records that could not be converted or written, or that a writer
-            process took and died before writing (see the warning logged on
-            ``recops.sdk`` the first time).
+        errors: records that could not be written (a full disk, a record JSON refused
+            that cannot be converted either), or that a writer process took and died
+            before writing (see the warning logged on ``recops.sdk`` the first time).
+            A record with a bad value is written as packed and refused at ingest, into
+            quarantine with the rule and the field.
     """
 
     logged: int = 0
@@ -130,8 +132,9 @@ class RecordLogger:
     a record holding a value JSON cannot (an object of the caller's own class, say) is
     copied and kept by reference until it is converted (in the host, even with a
     writer process). A non-finite float is logged as null, except in a time, where it is
-    an error. Bad values are found when the record is converted. Errors never raise into the caller:
-    they are counted in ``stats.errors`` and the first is logged on ``recops.sdk``.
+    an error. Bad values are found when the record is converted, at ingest (they go to
+    quarantine). Errors never raise into the caller: they are counted in
+    ``stats.errors`` and the first is logged on ``recops.sdk``.
     After ``os.fork()`` the child starts with an empty queue, its own flusher and its
     own writer process.
 
@@ -364,7 +367,7 @@ class RecordLogger:
         if not queued:
             return
         if self._child is None:
-            self._spool.convert(queued)
+            self._spool.accept(queued)
             return
         # Frames in the order logged: runs of packed records, and the rare records JSON
         # refused, converted here and shipped in Arrow form.
@@ -375,9 +378,9 @@ class RecordLogger:
         else:
             for is_packed, run in groupby(queued, key=lambda q: type(q) is bytes):
                 if is_packed:
-                    frames.append(list(run))
+                    frames.append([q for q in run if isinstance(q, bytes)])
                 else:
-                    self._spool.convert(list(run))
+                    self._spool.convert([q for q in run if not isinstance(q, bytes)])
                     if (table := self._spool.take()) is not None:
                         frames.append(table)
         sent = 0
@@ -395,7 +398,7 @@ class RecordLogger:
                 self._writer_died()
         for frame in frames[sent:]:  # writing in this process from now on
             if isinstance(frame, list):
-                self._spool.convert(frame)
+                self._spool.add_packed(frame)
             else:
                 self._spool.add(frame)
 
@@ -441,6 +444,7 @@ class RecordLogger:
         assert child is not None
         child.poll()
         code = child.close(timeout_s=1.0)
+        child.settle()
         with self._lock:
             written, files, errors = child.counts
             lost = child.lost

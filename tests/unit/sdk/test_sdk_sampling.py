@@ -5,10 +5,9 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
-from recops.sdk import LoggerStats, OutcomeLogger, RequestLogger, keep
+from recops.sdk import LoggerStats, OutcomeLogger, RequestLogger, keep, read_spool_file
 
 
 def test_keep_is_deterministic_and_follows_the_documented_rule() -> None:
@@ -52,5 +51,5 @@ def test_loggers_keep_the_same_requests_and_their_outcomes(tmp_path: Path) -> No
     assert requests.stats == LoggerStats(logged=n, sampled_out=500 - n, written=n, files=1)
     assert outcomes.stats.sampled_out == 500 - n
     for folder in ("requests", "outcomes"):
-        table = pq.read_table(next((tmp_path / folder).glob("*.parquet")))
+        table = read_spool_file(next((tmp_path / folder).glob("*.parquet")))
         assert sorted(table.column("request_id").to_pylist()) == expected
