@@ -72,15 +72,18 @@ def test_spooled_records_that_cannot_be_converted_go_to_quarantine_with_their_fi
     report = ingest_files(workspace.lake, "requests", [spool])
     assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (4, 1, 3)
     con = workspace.lake.connect()
-    rows = con.execute(
-        "SELECT json_extract_string(record, '$[0]'), rule, field FROM quarantine ORDER BY 1"
-    ).fetchall()
+    rows = con.execute("SELECT record ->> 'request_id', rule, field FROM quarantine ORDER BY 1").fetchall()
     assert rows == [
-        ("badpos", "type", "candidates"),
+        ("badpos", "type", "candidates.position"),
         ("nameless", "required", "surface"),
         ("slow", "type", "latency_ms"),
     ]
     assert con.execute("SELECT request_id FROM requests").fetchall() == [("good",)]
+    # the record as the caller passed it: named fields, times in RFC 3339, the bad value
+    query = "SELECT record, detail FROM quarantine WHERE record ->> 'request_id' = 'slow'"
+    [(record, detail)] = con.execute(query).fetchall()
+    assert '"latency_ms":"fast"' in record and '"surface":"home_row"' in record
+    assert detail == "cannot convert: 'fast' (str) is not a double"
     # the files of one kind are refused as another, by name
     with pytest.raises(InvalidInput, match="kind requests, not outcomes"):
         ingest_files(workspace.lake, "outcomes", [next(spool.glob("*.parquet"))])

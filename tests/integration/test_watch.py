@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -25,15 +26,20 @@ def wait_for(root: Path, expected: int, seconds: float = 30) -> int:
     return stored(root)
 
 
-def test_watch_ingests_new_files(tmp_path: Path) -> None:
+def start_watching(tmp_path: Path, *options: str) -> tuple[Path, Path, subprocess.Popen[str]]:
+    """A workspace, a spool holding r1 and r2, and ``recops ingest requests --watch`` on it."""
     root = tmp_path / "ws"
     Workspace.init(root).close()
     spool = tmp_path / "spool"
     spool.mkdir()
     write_jsonl(spool / "a.jsonl", [request("r1"), request("r2")])
     cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool)]
-    cmd += ["--interval", "0.2", "-w", str(root), "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd += ["--interval", "0.2", *options, "-w", str(root), "--json"]
+    return root, spool, subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_watch_ingests_new_files(tmp_path: Path) -> None:
+    root, spool, proc = start_watching(tmp_path)
     try:
         assert wait_for(root, 2) == 2
         (spool / ".b.jsonl.tmp").write_text("")  # a file being written is ignored...
@@ -43,18 +49,11 @@ def test_watch_ingests_new_files(tmp_path: Path) -> None:
         assert stored(root) == 3
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
 
 
 def test_watch_with_remove_ingested_keeps_the_spool_empty(tmp_path: Path) -> None:
-    root = tmp_path / "ws"
-    Workspace.init(root).close()
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    write_jsonl(spool / "a.jsonl", [request("r1"), request("r2")])
-    cmd = [sys.executable, "-m", "recops.cli", "ingest", "requests", "--watch", str(spool)]
-    cmd += ["--interval", "0.2", "--remove-ingested", "-w", str(root), "--json"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root, spool, proc = start_watching(tmp_path, "--remove-ingested")
     try:
         assert wait_for(root, 2) == 2
         write_jsonl(spool / "b.jsonl", [request("r3")])
@@ -65,4 +64,7 @@ def test_watch_with_remove_ingested_keeps_the_spool_empty(tmp_path: Path) -> Non
         assert not any(spool.iterdir())  # each file removed once committed
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        out, _ = proc.communicate(timeout=10)
+    reports = [json.loads(line) for line in out.splitlines()]  # one JSON line per scan that read files
+    assert sum(r["rows_stored"] for r in reports) == 3
+    assert sum(r["files_removed"] for r in reports) == 2

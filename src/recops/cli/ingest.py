@@ -28,7 +28,10 @@ def ingest(
     kind: Annotated[str, typer.Argument(help=KIND_HELP, show_default=False)],
     paths: Annotated[
         list[str] | None,
-        typer.Argument(help="Parquet / JSON Lines (.gz) files, folders or globs.", show_default=False),
+        typer.Argument(
+            help="Parquet / JSON Lines (.gz) files, folders or globs; the SDK's spool files too.",
+            show_default=False,
+        ),
     ] = None,
     watch: Annotated[
         Path | None,
@@ -38,8 +41,9 @@ def ingest(
     remove_ingested: Annotated[
         bool,
         typer.Option(
-            help="Delete each source file once it is in the lake (its batch committed, or found "
-            "already ingested unchanged): for spool folders the SDK keeps filling."
+            help="Delete each source file once its records are in the lake or in quarantine (its "
+            "batch committed, or found already ingested unchanged): for spool folders the SDK "
+            "keeps filling."
         ),
     ] = False,
     workspace: WorkspaceOption = None,
@@ -48,7 +52,10 @@ def ingest(
     """Validate, deduplicate and store contract records; refused ones go to quarantine.
 
     Files already ingested unchanged are skipped without being read. Each batch is
-    committed atomically, so an interrupted ingest can simply be run again.
+    committed atomically, so an interrupted ingest can simply be run again. The serving
+    SDK's spool files hold records as it packed them; they are converted here, and a
+    record with a value that cannot be stored goes to quarantine naming the field.
+    With --watch and --json, each scan that read files prints one JSON line.
 
     Examples:
       recops ingest requests logs/requests/ ;
@@ -88,7 +95,7 @@ def _watch(ws: Workspace, kind: str, folder: Path, interval: float, quiet: bool,
             if any(folder.rglob("*")):
                 report = ingest_files(ws.lake, kind, [str(folder)], remove=remove)
                 if report.files_read:
-                    _print_report(report, quiet)
+                    _print_report(report, quiet, line=True)
                     compact(ws.lake, min_files=ws.config.compact_min_files)
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -96,9 +103,9 @@ def _watch(ws: Workspace, kind: str, folder: Path, interval: float, quiet: bool,
             console.print("stopped")
 
 
-def _print_report(report: IngestReport, json: bool) -> None:
+def _print_report(report: IngestReport, json: bool, *, line: bool = False) -> None:
     if json:
-        print_json(report.to_dict())
+        print_json(report.to_dict(), line=line)
         return
     console.print(
         f"[bold]{report.kind}[/]: {report.files_read} files read, {report.files_skipped} skipped "

@@ -41,9 +41,16 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-def print_json(data: Any) -> None:
-    """``data`` as JSON that any parser reads: NaN and infinities become null (RFC 8259 has none)."""
-    sys.stdout.write(json.dumps(_finite(data), default=_default, indent=2, allow_nan=False) + "\n")
+def print_json(data: Any, *, line: bool = False) -> None:
+    """``data`` as JSON that any parser reads: NaN and infinities become null (RFC 8259 has none).
+
+    With ``line``, on one line and flushed: a stream of reports (JSON Lines) that a script
+    reads as they come.
+    """
+    text = json.dumps(_finite(data), default=_default, indent=None if line else 2, allow_nan=False)
+    sys.stdout.write(text + "\n")
+    if line:
+        sys.stdout.flush()
 
 
 def _finite(value: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -110,7 +111,10 @@ def to_epoch_us(value: object) -> int:
     if type(value) is int:
         return value
     if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"not a time (RFC 3339 or epoch milliseconds): {value!r}") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return (parsed - _EPOCH) // _ONE_US
@@ -147,9 +151,12 @@ def _map_parts(column: Column) -> tuple[list[Mapping[str, Any]], list[int], list
     """The maps of a column that are there, every row's length, and all keys and values in order.
 
     Raises:
-        AttributeError: for a value that is not a mapping.
+        TypeError: for a value that is not a mapping.
     """
     present = [m for m in column if m is not None]
+    for m in present:
+        if not isinstance(m, Mapping):
+            raise TypeError(f"expected a map (a JSON object of names to values), got {m!r:.60}")
     keys = list(chain.from_iterable(m.keys() for m in present))
     values = list(chain.from_iterable(m.values() for m in present))
     return present, [0 if m is None else len(m) for m in column], keys, values
@@ -236,6 +243,8 @@ def _candidate_columns(column: Column) -> tuple[list[int], list[list[Any]]]:
         if row is None:
             lengths.append(0)
         elif isinstance(row, Mapping):
+            if "item_id" not in row:
+                raise ValueError("candidates as columns need an item_id column")
             n = len(row["item_id"])
             for out, name in zip(fields, names, strict=True):
                 values = row.get(name)
@@ -252,13 +261,29 @@ def _candidate_columns(column: Column) -> tuple[list[int], list[list[Any]]]:
 
 def _candidates(column: Column, list_type: pa.DataType) -> pa.Array:
     lengths, fields = _candidate_columns(column)
-    children = [pa.array(values, type=f.type) for values, f in zip(fields, _CANDIDATE_FIELDS, strict=True)]
+    children = [_candidate_field(values, f) for values, f in zip(fields, _CANDIDATE_FIELDS, strict=True)]
     return pa.ListArray.from_arrays(
         _offsets(lengths),
         pa.StructArray.from_arrays(children, fields=list(_CANDIDATE_FIELDS)),
         type=list_type,
         mask=_nulls(column, sum(c is not None for c in column)),
     )
+
+
+def _candidate_field(values: list[Any], f: pa.Field) -> pa.Array:
+    try:
+        return pa.array(values, type=f.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ConversionError(f"candidates.{f.name}", _arrow_reason(exc)) from exc
+
+
+_ARROW_CONVERT = re.compile(r"Could not convert (.*) with type (\w+): tried to convert to (\w+)", re.DOTALL)
+
+
+def _arrow_reason(exc: Exception) -> str:
+    """Arrow's message for a value it cannot convert, without its internal wording."""
+    found = _ARROW_CONVERT.match(str(exc))
+    return f"{found[1]} ({found[2]}) is not a {found[3]}" if found else str(exc)
 
 
 def build_batch(
@@ -299,6 +324,10 @@ def build_batch(
             arrays.extend(_field_arrays(kind, f, columns[index], logged_ns, required))
         except ConversionError:
             raise
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ConversionError(f.name, _arrow_reason(exc)) from exc
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConversionError(f.name, str(exc)) from exc
         except Exception as exc:
             raise ConversionError(f.name, f"{type(exc).__name__}: {exc}") from exc
     schema = stored_schema(kind) if required else nullable_schema(kind)
@@ -312,7 +341,8 @@ def read_spool_file(path: str | os.PathLike[str]) -> pa.Table:
     form is read as it is.
 
     Raises:
-        ConversionError: for a packed record that cannot be converted.
+        InvalidInput: for a packed record that cannot be converted, naming its row (1-based)
+            and field (``recops ingest`` puts such records in quarantine instead).
     """
     kind = packed_kind(pq.read_schema(path))
     if kind is None:
@@ -320,7 +350,16 @@ def read_spool_file(path: str | os.PathLike[str]) -> pa.Table:
     records = pq.read_table(path).column("record").to_pylist()
     if not records:
         return stored_schema(kind).empty_table()
-    return pa.Table.from_batches([build_batch(kind, records)])
+    try:
+        return pa.Table.from_batches([build_batch(kind, records)])
+    except Exception:  # find the first record that fails, to name it
+        pass
+    for row, record in enumerate(records, 1):
+        try:
+            build_batch(kind, [record])
+        except Exception as exc:
+            raise InvalidInput(f"{path}: row {row}: cannot convert ({exc})") from None
+    raise AssertionError("a batch that fails has a record that fails")  # pragma: no cover
 
 
 @cache

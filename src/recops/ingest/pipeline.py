@@ -37,7 +37,7 @@ from recops.contract.packed import packed_kind
 from recops.errors import InvalidInput
 from recops.ingest.dedupe import Dedupe, find_repeats
 from recops.ingest.normalize import json_struct_spec, normalize_select
-from recops.ingest.packed import read_packed
+from recops.ingest.packed import read_packed, record_text_relation
 from recops.ingest.rules import violations_sql
 from recops.ingest.sources import expand, file_format, read_lines
 from recops.ingest.staging import VIOLATION, raw_parquet_relation, staged_schema, wide_feature_rows
@@ -295,9 +295,7 @@ class _Batch:
         ids = self._ids(table.column("_row"))
         columns = [table.column(f.name) for f in self.schema if f.name not in ("_id", "_tv")]
         staged = pa.Table.from_arrays([*columns, ids, table.column("_tv")], schema=self.schema)
-        scan = f"read_parquet({literal(str(path))}, file_row_number = true)"
-        raw = f"(SELECT file_row_number + 1 AS _row, decode(record) AS _line FROM {scan})"
-        self._stage(staged, _Source(label, raw, json=True))
+        self._stage(staged, _Source(label, record_text_relation(path, self.kind), json=True))
 
     def _stored_form(self, schema: pa.Schema) -> bool:
         """True when the required columns are there and every contract column has the stored type."""

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from recops.contract import OUTCOMES
-from recops.contract.packed import PACKED_KEY, packed_kind, packed_schema
+from recops.contract.packed import PACKED_KEY, packed_kind, packed_schema, read_spool_file
 from recops.errors import InvalidInput
 from recops.ingest.packed import read_packed
 
@@ -49,3 +49,14 @@ def test_an_empty_packed_file_gives_no_rows_with_every_column(tmp_path: Path) ->
     table = read_packed(write_packed(tmp_path / "e.parquet", []), OUTCOMES)
     assert table.num_rows == 0
     assert table.column_names == [*OUTCOMES.schema.names, "_row", "_tv"]
+
+
+def test_read_spool_file_names_the_first_record_it_cannot_convert(tmp_path: Path) -> None:
+    good = b'["r1","i1",1764000000000000,"click",null,1764000000000000000]'
+    bad = b'["r2","i2","yesterday","click",null,1764000000000000000]'
+    path = write_packed(tmp_path / "o.parquet", [good, good, bad])
+    with pytest.raises(InvalidInput, match=r"row 3: cannot convert \(field 'ts': not a time .*'yesterday'"):
+        read_spool_file(path)
+    assert read_spool_file(write_packed(tmp_path / "g.parquet", [good])).column("request_id").to_pylist() == [
+        "r1"
+    ]

@@ -484,7 +484,7 @@ def test_the_flusher_survives_bad_records(
     assert logger.stats == LoggerStats(logged=10, written=10, files=2)
     assert refused(tmp_path) == {
         "r1": "latency_ms",
-        "r2": "candidates",
+        "r2": "candidates.position",
         "r4": "context",  # the last of four bad r4 records: ts, ts, feature_ts, context
     }
     assert sorted(r["request_id"] for r in good_rows(tmp_path)) == ["r0", "r3", "r5", "r6"]
