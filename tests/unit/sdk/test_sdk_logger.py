@@ -782,10 +782,11 @@ def test_the_writer_process_finishes_when_its_host_is_killed(tmp_path: Path) -> 
         "               model_version='v', status='ok', latency_ms=1.0, candidates=[])\n"
         "while logger._child is None or logger._child.sent < 100:\n"
         "    time.sleep(0.01)\n"
+        "logger._io_lock.acquire()  # the flusher has finished writing the frame into the pipe\n"
         "print(logger.writer_pid, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGKILL)  # no atexit, no close()\n"
     )
-    host = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    host = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert host.returncode == -signal.SIGKILL
     pid = int(host.stdout)
     wait_for(lambda: not pid_exists(pid))
