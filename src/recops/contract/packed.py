@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from itertools import chain
@@ -334,6 +334,41 @@ def build_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
+def convert_chunks(
+    kind: RecordKind,
+    records: Sequence[Queued],
+    chunk_size: int,
+    *,
+    required: bool = True,
+    between: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, pa.RecordBatch | Exception]]:
+    """Convert records ``chunk_size`` at a time; yield (0-based row of the first, batch).
+
+    A chunk that fails is converted again one record at a time, and a record that fails
+    alone is yielded as its exception: every record is accounted for, in order.
+    ``between`` is called before each chunk or retried record (and between columns).
+    """
+    for start in range(0, len(records), chunk_size):
+        if between is not None:
+            between()
+        chunk = records[start : start + chunk_size]
+        try:
+            batch = build_batch(kind, chunk, between, required=required)
+        except Exception:  # find the records that fail, one by one
+            batch = None
+        if batch is not None:
+            yield start, batch
+            continue
+        for row, record in enumerate(chunk, start):
+            if between is not None:
+                between()
+            try:
+                one: pa.RecordBatch | Exception = build_batch(kind, [record], required=required)
+            except Exception as exc:
+                one = exc
+            yield row, one
+
+
 def read_spool_file(path: str | os.PathLike[str]) -> pa.Table:
     """A file the serving SDK wrote, as stored-form rows (``kind.schema``).
 
@@ -348,18 +383,12 @@ def read_spool_file(path: str | os.PathLike[str]) -> pa.Table:
     if kind is None:
         return pq.read_table(path)
     records = pq.read_table(path).column("record").to_pylist()
-    if not records:
-        return stored_schema(kind).empty_table()
-    try:
-        return pa.Table.from_batches([build_batch(kind, records)])
-    except Exception:  # find the first record that fails, to name it
-        pass
-    for row, record in enumerate(records, 1):
-        try:
-            build_batch(kind, [record])
-        except Exception as exc:
-            raise InvalidInput(f"{path}: row {row}: cannot convert ({exc})") from None
-    raise AssertionError("a batch that fails has a record that fails")  # pragma: no cover
+    batches = []
+    for row, converted in convert_chunks(kind, records, max(len(records), 1)):
+        if isinstance(converted, Exception):
+            raise InvalidInput(f"{path}: row {row + 1}: cannot convert ({converted})") from None
+        batches.append(converted)
+    return pa.Table.from_batches(batches, schema=stored_schema(kind))
 
 
 @cache

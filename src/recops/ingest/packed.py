@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.contract import FieldType, RecordKind
-from recops.contract.packed import ConversionError, build_batch, nullable_schema
+from recops.contract.packed import ConversionError, convert_chunks, nullable_schema
 from recops.ingest.staging import VIOLATION
 from recops.lake.sqltext import literal
 
@@ -30,19 +30,12 @@ CHUNK_RECORDS = 4096
 def read_packed(path: Path, kind: RecordKind) -> pa.Table:
     """A packed file's records as stored columns (all nullable), ``_row`` (1-based) and ``_tv``."""
     records = pq.read_table(path, columns=["record"]).column("record").to_pylist()
-    parts: list[pa.Table] = []
-    for start in range(0, len(records), CHUNK_RECORDS):
-        chunk = records[start : start + CHUNK_RECORDS]
-        try:
-            parts.append(_converted(build_batch(kind, chunk, required=False), start))
-            continue
-        except Exception:  # find the records that fail, one by one
-            pass
-        for row, record in enumerate(chunk, start):
-            try:
-                parts.append(_converted(build_batch(kind, [record], required=False), row))
-            except Exception as exc:
-                parts.append(_unconvertible(kind, row, exc))
+    parts = [
+        _unconvertible(kind, row, converted)
+        if isinstance(converted, Exception)
+        else _converted(converted, row)
+        for row, converted in convert_chunks(kind, records, CHUNK_RECORDS, required=False)
+    ]
     if not parts:
         empty = nullable_schema(kind).empty_table()
         return empty.append_column("_row", pa.array([], pa.int64())).append_column(

@@ -290,7 +290,7 @@ class _Batch:
         self._add_converted(rel, label, json_mode=False, types=types, raw=raw)
 
     def _add_packed(self, path: Path, label: str) -> None:
-        """Stage an SDK spool file in the packed form; the packed JSON is the record as sent."""
+        """Stage an SDK spool file in the packed form (quarantine shows its records with field names)."""
         table = read_packed(path, self.kind)
         ids = self._ids(table.column("_row"))
         columns = [table.column(f.name) for f in self.schema if f.name not in ("_id", "_tv")]

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recops.contract import RecordKind
-from recops.contract.packed import Queued, Record, build_batch, packed_schema, stored_schema
+from recops.contract.packed import Queued, Record, convert_chunks, packed_kind, packed_schema, stored_schema
 
 #: ``warn(key, message, *args)``: log a warning once per key.
 Warn = Callable[..., None]
@@ -147,24 +147,13 @@ class Spool:
         between = None if self.pacing is None else self.pacing.pauser()
         batches: list[pa.RecordBatch] = []
         bad = 0
-        for start in range(0, len(copies), self.chunk_size):
-            if between is not None:
-                between()
-            chunk = copies[start : start + self.chunk_size]
-            try:
-                batches.append(build_batch(self.kind, chunk, between))
-                continue
-            except Exception:  # find the bad records one by one
-                pass
-            for record in chunk:
-                if between is not None:
-                    between()
-                try:
-                    batches.append(build_batch(self.kind, [record]))
-                except Exception as exc:
-                    bad += 1
-                    message = "recops: dropped a %s that cannot be stored: %r"
-                    self._warn("record", message, self.kind.record, exc)
+        for _, converted in convert_chunks(self.kind, copies, self.chunk_size, between=between):
+            if isinstance(converted, Exception):
+                bad += 1
+                message = "recops: dropped a %s that cannot be stored: %r"
+                self._warn("record", message, self.kind.record, converted)
+            else:
+                batches.append(converted)
         if batches:
             self.add(pa.Table.from_batches(batches, schema=stored_schema(self.kind)).combine_chunks())
         if bad:
@@ -215,7 +204,7 @@ class Spool:
             # Dictionary encoding would double the time to write a transient file. Writing
             # releases the GIL, but not the CPU: one row group at a time, pausing between.
             # Packed JSON compresses about fivefold at zstd's fastest level (1 µs a kB).
-            options = PACKED_OPTIONS if table.schema.names == ["record"] else {}
+            options = PACKED_OPTIONS if packed_kind(table.schema) is not None else {}
             with pq.ParquetWriter(tmp, table.schema, use_dictionary=False, **options) as writer:
                 for start in range(0, table.num_rows, ROW_GROUP_ROWS):
                     if between is not None and start:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import recops.sdk
-from recops.contract import CHANGES, OUTCOMES, REQUESTS, RecordKind
+from recops.contract import CHANGES, OUTCOMES, REQUESTS, RecordKind, packed
 from recops.ingest.packed import read_packed
 from recops.sdk import (
     LoggerStats,
@@ -72,7 +72,7 @@ def refused(directory: Path, kind: RecordKind = REQUESTS) -> dict[str, str]:
     """Request id (or row) → the field ingest names for each spooled record it cannot convert."""
     found: dict[str, str] = {}
     for path in visible_files(directory):
-        if pq.read_schema(path).names != ["record"]:
+        if packed.packed_kind(pq.read_schema(path)) is None:
             continue  # a file in the stored form: converted by the logger, all good
         table = read_packed(path, kind)
         records = pq.read_table(path).column("record").to_pylist()
@@ -88,7 +88,7 @@ def good_rows(directory: Path) -> list[dict[str, Any]]:
     """The spooled requests ingest can convert (what ``read_rows`` gives when all can)."""
     rows: list[dict[str, Any]] = []
     for path in visible_files(directory):
-        if pq.read_schema(path).names != ["record"]:
+        if packed.packed_kind(pq.read_schema(path)) is None:
             rows.extend(pq.read_table(path).to_pylist())
             continue
         table = read_packed(path, REQUESTS)
@@ -566,13 +566,13 @@ def test_records_json_holds_are_spooled_packed_and_never_converted(
     # Converting a request with 20 candidates takes tens of µs; the serving host never
     # pays it (decision 0056): the files hold the packed JSON, which ingest converts.
     conversions: list[int] = []
-    build_batch = _spool.build_batch
+    build_batch = packed.build_batch
 
     def recording_build_batch(*args: Any, **kwargs: Any) -> Any:
         conversions.append(threading.get_ident())
         return build_batch(*args, **kwargs)
 
-    monkeypatch.setattr(_spool, "build_batch", recording_build_batch)
+    monkeypatch.setattr(packed, "build_batch", recording_build_batch)
     candidates = [
         {"item_id": f"i{j}", "source": "collaborative", "score": 0.5, "position": j} for j in range(20)
     ]
