@@ -4,7 +4,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# The install is redone when the project's metadata or its one compiled module changes.
+BUILD_INPUTS := pyproject.toml setup.py src/recops/drift/_binning.c
+STAMP := $(VENV)/.installed-$(shell cat $(BUILD_INPUTS) | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: demo test check lint fmt bench-ingest bench-drift bench-registry mlflow-venv clean
@@ -14,7 +16,7 @@ PYTEST_ARGS ?=
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-mlflow3
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILD_INPUTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip 2>&1 | grep -v "is ignored" || true
 	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true

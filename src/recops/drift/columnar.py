@@ -33,7 +33,7 @@ _FIXED: dict[pa.DataType, type[np.generic]] = {
 }
 
 
-def _values(array: pa.Array) -> npt.NDArray[np.generic]:
+def values_view(array: pa.Array) -> npt.NDArray[np.generic]:
     """A read-only view of a fixed-width array's data buffer (whatever its null slots hold)."""
     dtype = np.dtype(_FIXED[array.type])
     data = array.buffers()[1]
@@ -70,7 +70,7 @@ def fill_floats(chunks: Sequence[pa.Array], out: npt.NDArray[np.float64]) -> Non
                 chunk = pc.cast(chunk, pa.float64(), safe=False)
         end = start + len(chunk)
         target = out[start:end]
-        target[:] = _values(chunk)
+        target[:] = values_view(chunk)
         valid = valid_mask(chunk)
         if valid is not None:
             target[~valid] = np.nan
@@ -82,7 +82,7 @@ def indices(array: pa.Array, null: int) -> npt.NDArray[np.integer]:
 
     The result is an integer type ``numpy.bincount`` accepts (not uint64).
     """
-    values = _values(array)
+    values = values_view(array)
     valid = valid_mask(array)
     if valid is None:
         return values.astype(np.int64) if values.dtype == np.uint64 else values  # type: ignore[return-value]
@@ -109,5 +109,5 @@ def string_array(values: Sequence[str]) -> pa.Array:
 def numbers(array: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
     """An integer Arrow array without nulls (counts, positions) as int64."""
     chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
-    parts = [_values(chunk).astype(np.int64) for chunk in chunks]
+    parts = [values_view(chunk).astype(np.int64) for chunk in chunks]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

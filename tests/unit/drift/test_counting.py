@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recops.drift import sketches
+from recops.drift import counting, sketches
 from recops.drift.counting import (
     SORT_ROW,
     Segments,
@@ -21,7 +21,7 @@ from recops.drift.counting import (
     sorted_values,
     value_counts,
 )
-from recops.drift.counts import CATEGORICAL, NUMERIC, NumericCounts
+from recops.drift.counts import CATEGORICAL, NUMERIC, NumericBinning, NumericCounts
 from recops.drift.stats import psi
 
 
@@ -152,8 +152,20 @@ def test_sketch_binning_is_close_to_exact_and_psi_barely_moves() -> None:
     assert values_psi[1] == pytest.approx(values_psi[0], rel=0.05)
 
 
-def test_counts_from_sorted_rows_equal_an_independent_count() -> None:
-    """Several sort rows, a partial last row, chunk boundaries inside rows, nulls, NaN and ±inf."""
+@pytest.mark.parametrize("way", ["kernel", "sorted rows with a sketch", "sorted rows"])
+def test_counts_of_an_unsorted_column_equal_an_independent_count(
+    way: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several sort rows, a partial last row, chunk boundaries inside rows, nulls, NaN and ±inf.
+
+    The compiled kernel counts when no sketch is asked for; it must be built in a
+    development install (the test fails rather than silently testing only the fallback).
+    """
+    if way == "kernel":
+        assert counting.kernel is not None, "recops.drift._binning was not built"
+    elif way == "sorted rows":
+        monkeypatch.setattr(counting, "kernel", None)
+    quantiles = way == "sorted rows with a sketch"
     generator = np.random.default_rng(4)
     n = 3 * SORT_ROW + 1_234
     values = generator.standard_t(3, n) * 5.0 + 1e6  # an offset, so the shift matters
@@ -165,7 +177,7 @@ def test_counts_from_sorted_rows_equal_an_independent_count() -> None:
     cuts = [0, 1_000, SORT_ROW + 77, 2 * SORT_ROW + 5_000, n]
     column = pa.chunked_array([pa.array(values[a:b], mask=nulls[a:b]) for a, b in itertools.pairwise(cuts)])
     binning = exact_binning(np.sort(np.round(generator.standard_t(3, 5_000) * 5.0) + 1e6))
-    counted = count_column("x", NUMERIC, column, binning, quantiles=True)
+    counted = count_column("x", NUMERIC, column, binning, quantiles=quantiles)
     got = counted.counts
     assert isinstance(got, NumericCounts)
 
@@ -183,7 +195,8 @@ def test_counts_from_sorted_rows_equal_an_independent_count() -> None:
     assert got.minimum == finite.min() and got.maximum == finite.max()
     assert got.mean(shift) == pytest.approx(finite.mean(), rel=1e-12)
     assert got.std() == pytest.approx(finite.std(), rel=1e-9)
-    assert sketches.kll_count(counted.quantiles) == len(finite)
+    if quantiles:
+        assert sketches.kll_count(counted.quantiles) == len(finite)
 
 
 def test_counting_all_missing_and_empty_numeric_columns() -> None:
@@ -194,3 +207,59 @@ def test_counting_all_missing_and_empty_numeric_columns() -> None:
         assert isinstance(got, NumericCounts)
         assert got.values == 0 and got.missing == len(column) and np.isnan(got.minimum)
         assert not got.tails.any() and got.sum_d == 0.0 and got.sum_d2 == 0.0
+
+
+#: Binnings that exercise the kernel's table: its empty and one-edge cases, smooth data,
+#: nearly every edge in the first cell (a search of many steps), and integer edges (ties).
+EDGE_SETS = {
+    "no edges": np.empty(0),
+    "one edge": np.array([0.5]),
+    "percentiles of a normal": np.unique(
+        np.quantile(np.random.default_rng(3).normal(size=5_000), np.arange(1, 100) / 100)
+    ),
+    "clustered": np.r_[np.arange(200) * 1e-9, 1e6],
+    "integers": np.arange(0.0, 12.0),
+}
+
+
+@pytest.mark.parametrize("edges_name", list(EDGE_SETS))
+def test_kernel_counts_equal_the_sorted_rows_counts(edges_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert counting.kernel is not None, "recops.drift._binning was not built"
+    generator = np.random.default_rng(11)
+    edges = EDGE_SETS[edges_name]
+    n = 50_000
+    values = np.concatenate(
+        [
+            generator.standard_cauchy(n // 2),
+            np.round(generator.normal(size=n // 4) * 3),  # ties on integer edges
+            generator.choice(np.r_[edges, 0.0, 1e-9, 2e-9], n // 4),  # values exactly on edges
+        ]
+    )
+    values[generator.random(n) < 0.01] = np.nan
+    values[generator.random(n) < 0.005] = np.inf
+    as_ints = pa.array(np.nan_to_num(values, posinf=0.0).astype(np.int64))
+    binning = NumericBinning(edges, edges[:1], float(np.median(values[np.isfinite(values)])), "exact")
+    for column in (pa.chunked_array([pa.array(values[:777]), pa.array(values[777:])]), as_ints):
+        by_kernel = counting.count_numeric(column, binning)[0]
+        monkeypatch.setattr(counting, "kernel", None)
+        by_sorting = counting.count_numeric(column, binning)[0]
+        monkeypatch.undo()
+        assert by_kernel.counts.tolist() == by_sorting.counts.tolist()
+        assert (by_kernel.rows, by_kernel.missing) == (by_sorting.rows, by_sorting.missing)
+        assert by_kernel.tails == pytest.approx(by_sorting.tails, rel=1e-9, abs=1e-6)
+        assert by_kernel.sum_d == pytest.approx(by_sorting.sum_d, rel=1e-9)
+        assert by_kernel.sum_d2 == pytest.approx(by_sorting.sum_d2, rel=1e-9)
+        assert (by_kernel.minimum, by_kernel.maximum) == (by_sorting.minimum, by_sorting.maximum)
+
+
+def test_kernel_refuses_edges_out_of_order_and_mismatched_outputs() -> None:
+    assert counting.kernel is not None
+    values, counts, sums = np.arange(5.0), np.zeros(3, np.int64), np.zeros(3)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        counting.kernel.count(values, np.array([2.0, 1.0]), 0.0, counts, sums)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        counting.kernel.count(values, np.array([1.0, np.inf]), 0.0, counts, sums)
+    with pytest.raises(ValueError, match="one more element"):
+        counting.kernel.count(values, np.array([1.0]), 0.0, counts, sums)
+    with pytest.raises(TypeError, match="format 'd'"):
+        counting.kernel.count(np.arange(5), np.array([1.0, 2.0]), 0.0, counts, sums)
