@@ -29,6 +29,18 @@
 #define MIN_CELLS 1024
 #define MAX_CELLS 65536
 
+/* The cell a value falls in, clamped to [0, top]: maxsd and minsd on x86 (compilers turn
+ * the plain comparison against 0 into a branch, which random data mispredicts). */
+static inline Py_ssize_t clamped_cell(double f, double top) {
+#if defined(__SSE2__)
+    __m128d v = _mm_min_sd(_mm_max_sd(_mm_set_sd(f), _mm_setzero_pd()), _mm_set_sd(top));
+    return (Py_ssize_t)_mm_cvtsd_f64(v);
+#else
+    f = f > 0.0 ? f : 0.0;
+    return (Py_ssize_t)(f < top ? f : top);
+#endif
+}
+
 typedef struct {
     double low, high, scale;
     Py_ssize_t cells, edges;
@@ -37,9 +49,10 @@ typedef struct {
     int steps;
 } Table;
 
+/* The table and the counting find cells with the same arithmetic, so cell_of is monotone
+ * in x for both: an edge in an earlier cell than x is below x, one in a later cell above. */
 static inline Py_ssize_t cell_of(const Table *t, double x) {
-    double f = (x - t->low) * t->scale;
-    return f >= (double)t->cells ? t->cells : (Py_ssize_t)f;
+    return clamped_cell((x - t->low) * t->scale, (double)t->cells);
 }
 
 static void table_free(Table *t) {
@@ -54,6 +67,7 @@ static int table_build(Table *t, const double *edges, Py_ssize_t n) {
     Py_ssize_t cells = CELLS_PER_EDGE * n;
     t->cells = cells < MIN_CELLS ? MIN_CELLS : (cells > MAX_CELLS ? MAX_CELLS : cells);
     t->scale = t->high > t->low ? (double)t->cells / (t->high - t->low) : 0.0;
+    if (!isfinite(t->scale)) t->scale = 0.0; /* edges a few denormals apart: one cell, a longer search */
     t->first = PyMem_RawMalloc(sizeof(int32_t) * (size_t)(t->cells + 2));
     t->padded = NULL;
     if (t->first == NULL) return -1;
@@ -71,18 +85,6 @@ static int table_build(Table *t, const double *edges, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < n; i++) t->padded[i] = edges[i];
     for (Py_ssize_t i = n; i < n + window + 1; i++) t->padded[i] = INFINITY;
     return 0;
-}
-
-/* The cell a value falls in, clamped to [0, top]: maxsd and minsd on x86 (compilers turn
- * the plain comparison against 0 into a branch, which random data mispredicts). */
-static inline Py_ssize_t clamped_cell(double f, double top) {
-#if defined(__SSE2__)
-    __m128d v = _mm_min_sd(_mm_max_sd(_mm_set_sd(f), _mm_setzero_pd()), _mm_set_sd(top));
-    return (Py_ssize_t)_mm_cvtsd_f64(v);
-#else
-    f = f > 0.0 ? f : 0.0;
-    return (Py_ssize_t)(f < top ? f : top);
-#endif
 }
 
 typedef struct {
@@ -107,7 +109,7 @@ typedef struct {
             missing++;                                                                           \
             break;                                                                               \
         }                                                                                        \
-        Py_ssize_t at = first[clamped_cell((x - low) * scale, top)];                             \
+        Py_ssize_t at = first[clamped_cell((x - low) * scale, top)]; /* cell_of, unrolled */      \
         for (int s = (STEPS) - 1; s >= 0; s--) {                                                 \
             Py_ssize_t step = (Py_ssize_t)1 << s;                                                \
             at += step & -(Py_ssize_t)(padded[at + step - 1] <= x);                              \
@@ -185,29 +187,37 @@ static int count_values(const Table *t, const double *values, Py_ssize_t n, doub
     return 0;
 }
 
-static int take(PyObject *object, Py_buffer *view, int writable, const char *format, const char *name) {
-    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
-        return -1;
-    if (view->format == NULL || strcmp(view->format, format) != 0 || view->ndim != 1) {
-        PyErr_Format(PyExc_TypeError, "%s must be a one-dimensional buffer of format '%s'", name, format);
+/* A one-dimensional, C-contiguous buffer of native 8-byte items of the given kind:
+ * 'd' for float64, 'q' for int64 (numpy says 'l' for int64 where a long is 8 bytes). */
+static int take(PyObject *object, Py_buffer *view, int writable, char kind, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(object, view, flags) < 0) return -1;
+    const char *format = view->format == NULL ? "B" : view->format;
+    if (*format == '@' || *format == '=') format++;
+#if PY_LITTLE_ENDIAN
+    if (*format == '<') format++;
+#endif
+    int ok = view->ndim == 1 && view->itemsize == 8 && format[0] != '\0' && format[1] == '\0' &&
+             (kind == 'd' ? format[0] == 'd' : (format[0] == 'q' || format[0] == 'l'));
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s must be a one-dimensional array of %s", name,
+                     kind == 'd' ? "float64 (format 'd')" : "int64 (format 'q')");
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
 }
 
-static PyObject *count(PyObject *self, PyObject *args) {
+static PyObject *count(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *values_obj, *edges_obj, *counts_obj, *sums_obj;
     double shift;
     if (!PyArg_ParseTuple(args, "OOdOO:count", &values_obj, &edges_obj, &shift, &counts_obj, &sums_obj))
         return NULL;
     Py_buffer values, edges, counts, sums;
-    if (take(values_obj, &values, 0, "d", "values") < 0) return NULL;
-    if (take(edges_obj, &edges, 0, "d", "edges") < 0) goto fail_values;
-    if (take(counts_obj, &counts, 1, "q", "counts") < 0 && take(counts_obj, &counts, 1, "l", "counts") < 0)
-        goto fail_edges;
-    if (take(sums_obj, &sums, 1, "d", "sums") < 0) goto fail_counts;
-    PyErr_Clear();
+    if (take(values_obj, &values, 0, 'd', "values") < 0) return NULL;
+    if (take(edges_obj, &edges, 0, 'd', "edges") < 0) goto fail_values;
+    if (take(counts_obj, &counts, 1, 'q', "counts") < 0) goto fail_edges;
+    if (take(sums_obj, &sums, 1, 'd', "sums") < 0) goto fail_counts;
     Py_ssize_t n_edges = edges.shape[0];
     if (counts.shape[0] != n_edges + 1 || sums.shape[0] != n_edges + 1) {
         PyErr_SetString(PyExc_ValueError, "counts and sums must hold one more element than edges");
@@ -264,7 +274,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_binning", "One-pass counting of numeric columns into bins.", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_binning",
+    .m_doc = "One-pass counting of numeric columns into bins.",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__binning(void) { return PyModule_Create(&module); }
