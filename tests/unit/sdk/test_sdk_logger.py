@@ -35,6 +35,7 @@ from recops.sdk import (
     RecordLogger,
     RequestLogger,
     _spool,
+    _writer,
     read_spool_file,
 )
 from recops.sdk import logger as logger_module
@@ -855,3 +856,40 @@ def test_every_thread_of_the_writer_process_runs_as_idle_work(tmp_path: Path) ->
             for tid in os.listdir(f"/proc/{pid}/task")
         }
     assert set(policies.values()) == {5}, policies  # SCHED_IDLE
+
+
+def test_pipe_writes_gather_parts_in_pieces_and_keep_their_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts larger than a piece, more parts than one writev takes, and tiny ones: the bytes arrive in order.
+
+    Each ``writev`` (the real one, watched) takes at most ``WRITEV_PARTS`` buffers and
+    ``PIPE_PIECE`` bytes, unless one part alone is larger.
+    """
+    calls: list[list[int]] = []
+    real_writev = os.writev
+
+    def watched(fd: int, buffers: list[bytes]) -> int:
+        calls.append([len(b) for b in buffers])
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", watched)
+    sizes = [_writer.PIPE_PIECE * 2 + 5, *([3] * (_writer.WRITEV_PARTS + 7)), 1, _writer.PIPE_PIECE, 700]
+    parts = [bytes([i % 251]) * size for i, size in enumerate(sizes)]
+    read_end, write_end = os.pipe()
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(read_end, 1 << 16):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        _writer._write_parts(write_end, parts)
+    finally:
+        os.close(write_end)
+        reader.join(timeout=30)
+        os.close(read_end)
+    assert bytes(received) == b"".join(parts)
+    assert all(len(c) <= _writer.WRITEV_PARTS for c in calls)
+    assert all(sum(c) <= _writer.PIPE_PIECE or len(c) == 1 for c in calls)
+    assert sum(map(sum, calls)) == sum(sizes)
