@@ -36,18 +36,18 @@ packed as JSON by the caller, to a writer process, which converts and writes) an
    building its arguments; "list": ``log()`` appends them to a list, dropped every 0.2 s);
    each writer; and on request ("--arms") "caller" (``log()`` whose queue is emptied,
    no writer) and the writer process without its pacing. A load generator in another
-   process (its collector off; on one CPU with ``--pin-loader``, as if the load came
-   from another machine) sends a fixed rate (open loop, keep-alive connections, 1 s of
-   warm-up not counted) and measures latency; the arms take turns in rounds (the order
-   rotating), each on a fresh service process. Reported: pooled percentiles per arm, and
-   per arm the median, quartiles and range over rounds of its p99 divided by the same
-   round's p99 without a logger, the pooled ratio with a 90 % bootstrap interval over
-   rounds, and the median for p50. Per segment: the service's CPU time (its flusher
-   thread's, and its writer process's), and the garbage collections during the measured
-   window. The share of a core the service without a logger used in the measured
-   windows is printed too: past ``SATURATED`` the service queues requests and its p99 is
-   noise, so the comparison means nothing at that rate on that machine. Decision 0055
-   has the measurements.
+   process (its collector off; with ``--pin-loader`` on one CPU and the service on the
+   others, as if the load came from another machine) sends a fixed rate (open loop,
+   keep-alive connections, 1 s of warm-up not counted) and measures latency; the arms
+   take turns in rounds (the order rotating), each on a fresh service process. Reported:
+   pooled percentiles per arm, and per arm the median, quartiles and range over rounds of
+   its p99 divided by the same round's p99 without a logger, the pooled ratio with a 90 %
+   bootstrap interval over rounds, and the median for p50. Per segment: the service's CPU
+   time (its flusher thread's, and its writer process's), and the garbage collections
+   during the measured window. The share of a core the service without a logger used in
+   the measured windows is printed too: past ``SATURATED`` the service queues requests
+   and its p99 is noise, so the comparison means nothing at that rate on that machine.
+   Decisions 0055 and 0058 have the measurements.
 
 Everything runs on this machine: with 2 CPUs, the load generator and any other job
 compete with the service, which inflates the tail latencies of part 3: compare an arm
@@ -379,6 +379,14 @@ NEIGHBOURS = ("nothing", "spin", "spin_sched_idle", "paced_spin", "writer", "wri
 def _pin(cpu: int) -> None:
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setaffinity(0, {cpu})
+
+
+def _keep_off(cpu: int) -> None:
+    """Keep this process (and the threads and processes it starts) off ``cpu``."""
+    with contextlib.suppress(AttributeError, OSError):
+        others = set(os.sched_getaffinity(0)) - {cpu}
+        if others:
+            os.sched_setaffinity(0, others)
 
 
 def hog(mode: str, cpu: int) -> None:
@@ -755,8 +763,17 @@ SERVERS: dict[str, Callable[[_Service], tuple[int, Callable[[], None]]]] = {
 }
 
 
-def serve(arm: str, spool: str, server: str, pool: int) -> None:
-    """Run the toy service until stdin closes; print its port, then its stats."""
+def serve(arm: str, spool: str, server: str, pool: int, loader_cpu: int | None) -> None:
+    """Run the toy service until stdin closes; print its port, then its stats.
+
+    With the loader on a CPU of its own, the service (its writer process too) keeps to the
+    other CPUs; else the kernel, which wakes a thread on its waker's CPU, moves the
+    service's threads onto the loader's CPU and each takes the other's time (traced with
+    ``perf sched``: 0.18 s of each one's waiting in 6 s came from the other), which load
+    from another machine would not do.
+    """
+    if loader_cpu is not None:
+        _keep_off(loader_cpu)
     service = _Service(arm, spool, pool)
     gc_pauses = _gc_pauses()
     cpu_samples = _cpu_samples()
@@ -873,6 +890,7 @@ def _segment(arm: str, args: argparse.Namespace, spool: str) -> dict[str, Any]:
         args.server,
         "--pool",
         str(args.pool),
+        *(["--pin-loader", str(args.pin_loader)] if args.pin_loader is not None else []),
     ]
     service = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -1137,7 +1155,10 @@ def main() -> None:
         "--pin-loader",
         type=int,
         metavar="CPU",
-        help="keep the load generator on this CPU (part 3), as if the load came from another machine",
+        help=(
+            "keep the load generator on this CPU and the toy service off it (part 3), as if the load"
+            " came from another machine"
+        ),
     )
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--only-http", action="store_true", help="skip parts 1, 2 and 2b")
@@ -1160,7 +1181,7 @@ def main() -> None:
     if unknown := sorted(arm for arm in args.arms if not known_arm(arm)):
         parser.error(f"unknown arms {unknown}; choose among {', '.join(ARMS[1:])}, each also + {COLUMNS}")
     if args.serve:
-        serve(args.serve, args.spool, args.server, args.pool)
+        serve(args.serve, args.spool, args.server, args.pool, args.pin_loader)
         return
     if args.load:
         load(args.load, args.rps, args.seconds, 1.0, args.connections, args.pin_loader)

@@ -30,11 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recops.drift import columnar, sketches
-
-try:
-    from recops.drift import _binning as kernel
-except ImportError:  # built without a C compiler: count by sorting
-    kernel = None  # type: ignore[assignment]
 from recops.drift.counts import (
     CATEGORICAL,
     NUMERIC,
@@ -47,6 +42,11 @@ from recops.drift.counts import (
     NumericBinning,
     NumericCounts,
 )
+
+try:
+    from recops.drift import _binning as kernel
+except ImportError:  # built without a C compiler: count by sorting
+    kernel = None  # type: ignore[assignment]
 
 #: Fine bins: reference percentiles (99 edges, 100 bins of 1 % each for continuous data).
 FINE_LEVELS = 100
