@@ -103,25 +103,29 @@ def _set_pipe_size(fd: int) -> None:
 
 
 def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
-    """Write ``parts`` one after another with ``os.writev``, about ``PIPE_PIECE`` bytes a call."""
-    group: list[bytes] = []
+    """Write ``parts`` one after another with ``os.writev``, at most ``PIPE_PIECE`` bytes a call.
+
+    Each call is a short stretch in the kernel (see ``READ_SIZE``); the kernel gathers the
+    parts itself, so nothing here copies them into one buffer.
+    """
+    pieces = [
+        memoryview(part)[start : start + PIPE_PIECE]
+        for part in parts
+        for start in range(0, len(part), PIPE_PIECE)
+    ]
+    group: list[memoryview] = []
     size = 0
-    for part in [*parts, b""]:
-        if group and (not part or size + len(part) > PIPE_PIECE or len(group) == WRITEV_PARTS):
+    for piece in [*pieces, None]:
+        if group and (piece is None or size + len(piece) > PIPE_PIECE or len(group) == WRITEV_PARTS):
             written = os.writev(fd, group)
-            if written < size:  # a partial write (a signal): the rest, plainly
-                _write_all(fd, b"".join(group)[written:])
+            if written < size:  # a partial write (a signal): the rest, one piece at a time
+                rest = memoryview(b"".join(group))[written:]
+                while rest:
+                    rest = rest[os.write(fd, rest[:PIPE_PIECE]) :]
             group, size = [], 0
-        if part:
-            group.append(part)
-            size += len(part)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write ``data`` in pieces of ``PIPE_PIECE``: each a short stretch in the kernel (see ``READ_SIZE``)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view[:PIPE_PIECE]) :]
+        if piece is not None:
+            group.append(piece)
+            size += len(piece)
 
 
 # ----------------------------------------------------------------- the host's side
@@ -182,8 +186,8 @@ class WriterProcess:
 
     # -- sending (one thread at a time) -----------------------------------------------
 
-    def send(self, kind: bytes, payload: bytes = b"", records: int = 0) -> None:
-        """Send one frame; ``records`` of the records it carries count as sent.
+    def send(self, kind: bytes, *payload: bytes, records: int = 0) -> None:
+        """Send one frame whose payload is ``payload``'s parts end to end; ``records`` count as sent.
 
         Raises:
             OSError: when the writer is gone (``BrokenPipeError``) or its pipe is closed.
@@ -191,23 +195,18 @@ class WriterProcess:
         if self._data is None:
             raise BrokenPipeError("the writer's pipe is closed")
         self.sent += records
-        _write_all(self._data, HEADER.pack(kind, len(payload)) + payload)
+        _write_parts(self._data, [HEADER.pack(kind, sum(map(len, payload))), *payload])
 
     def send_records(self, packed: Sequence[bytes]) -> None:
-        """Send packed records, ``FRAME_RECORDS`` a frame.
+        """Send packed records, ``FRAME_RECORDS`` a frame, each record a part of its frame.
 
         Raises:
             OSError: when the writer is gone.
         """
-        if self._data is None:
-            raise BrokenPipeError("the writer's pipe is closed")
         for start in range(0, len(packed), FRAME_RECORDS):
             chunk = packed[start : start + FRAME_RECORDS]
             lengths = array("I", map(len, chunk)).tobytes()
-            size = COUNT.size + len(lengths) + sum(map(len, chunk))
-            self.sent += len(chunk)
-            # Gathered by the kernel from the records themselves: no frame-sized copy here.
-            _write_parts(self._data, [HEADER.pack(b"R", size) + COUNT.pack(len(chunk)) + lengths, *chunk])
+            self.send(b"R", COUNT.pack(len(chunk)) + lengths, *chunk, records=len(chunk))
 
     def send_table(self, table: pa.Table) -> None:
         """Send rows converted in the host.
@@ -218,7 +217,7 @@ class WriterProcess:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as stream:
             stream.write_table(table)
-        self.send(b"A", sink.getvalue().to_pybytes(), table.num_rows)
+        self.send(b"A", sink.getvalue().to_pybytes(), records=table.num_rows)
 
     def request_flush(self) -> int:
         """Ask for every row to be written now; return the token its report will carry.
@@ -381,7 +380,7 @@ class _Writer:
             sent = os.write(self.status, self.outbox)
             del self.outbox[:sent]
             if block:
-                _write_all(self.status, bytes(self.outbox))
+                _write_parts(self.status, [bytes(self.outbox)])
                 self.outbox.clear()
         except BlockingIOError:
             pass  # the host reads later: kept for the next report
