@@ -11,6 +11,9 @@ packed as JSON by the caller, to a writer process, which converts and writes) an
    call by call (``perf_counter_ns``), beside a bare function with the same signature
    and arguments, in alternating blocks of the same run; once per writer. The flusher
    runs meanwhile, so the times include waiting for the GIL it holds.
+1b. The writer's cost: the CPU a writer spends per packed request turning it into a spool
+   file, for each ``compression``, beside a plain write of the same bytes, and the
+   spool's bytes per request.
 2. GIL stalls: a thread that sleeps 1 ms in a loop measures how late it wakes while the
    logger converts and writes a backlog of 20,000 records: the time it waited for the
    interpreter, plus any time the OS took to schedule it (the "idle" row shows that
@@ -83,8 +86,9 @@ import pyarrow.parquet as pq
 
 from recops.contract import REQUESTS
 from recops.priority import lower_priority
-from recops.sdk import RequestLogger, _spool
+from recops.sdk import RequestLogger, _arrow, _spool
 from recops.sdk import logger as logger_module
+from recops.sdk._spool import COMPRESSIONS, Compression
 from recops.sdk._writer import NICENESS, PACING
 from recops.sdk.logger import CONVERT_EVERY_S, Writer
 
@@ -92,12 +96,13 @@ WRITERS: tuple[Writer, ...] = ("process", "thread")
 #: Two floors for any logger: "noop", a ``log()`` that does nothing (what remains is the
 #: service building its arguments), and "list", a ``log()`` that appends them to a list.
 #: Not run unless asked: "caller", ``RequestLogger.log()`` whose queue is emptied and
-#: dropped (what the caller's side costs, without any writer), and "process_unpaced",
-#: the writer process without its pacing.
-ARMS = ("without", "again", "noop", "list", *WRITERS, "caller", "process_unpaced")
+#: dropped (what the caller's side costs, without any writer), "process_unpaced",
+#: the writer process without its pacing, and "process_zstd", the writer process
+#: compressing its files with zstd.
+ARMS = ("without", "again", "noop", "list", *WRITERS, "caller", "process_unpaced", "process_zstd")
 #: "again" is a second service without a logger: its ratio to "without" is the bench's
 #: own noise (an A/A comparison), the resolution below which no arm can be judged.
-DEFAULT_ARMS = ARMS[1:-2]
+DEFAULT_ARMS = ARMS[1:-3]
 #: An arm name with this suffix logs candidates as one mapping of columns (``noop_columns``,
 #: ``process_columns``, ...): what a service holding its candidates in arrays passes.
 COLUMNS = "_columns"
@@ -223,6 +228,63 @@ def caller_cost(calls: int, blocks: int, writer: Writer) -> dict[str, Any]:
     result["ratio_mean"] = result["log"]["mean_us"] / result["bare"]["mean_us"]
     result["ratio_p99"] = result["log"]["p99_us"] / result["bare"]["p99_us"]
     result["logger_stats"] = vars(stats)
+    return result
+
+
+def spool_cost(records: int, repeats: int) -> dict[str, Any]:
+    """The writer's CPU per record and the spool's bytes per record, for each compression.
+
+    The same packed requests (20 candidates each) are written as a writer does (``Spool``,
+    unpaced, ``batch_size`` 5,000), best of ``repeats``, in this thread's CPU time; beside
+    them, the floor: the same bytes written end to end into one plain file.
+    """
+    rng = random.Random(2)
+    packed = [
+        _arrow.pack(REQUESTS, _arrow.raw(REQUESTS, make_request(i, rng), time.time_ns()))
+        for i in range(records)
+    ]
+
+    def best_cpu_s(work: Callable[[Path], None]) -> tuple[float, int]:
+        best, size = float("inf"), 0
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as folder:
+                start = time.thread_time()
+                work(Path(folder))
+                best = min(best, time.thread_time() - start)
+                size = sum(path.stat().st_size for path in Path(folder).iterdir())
+        return best, size
+
+    def plain(folder: Path) -> None:
+        (folder / "plain").write_bytes(b"".join(packed))
+
+    floor_s, floor_size = best_cpu_s(plain)
+    result: dict[str, Any] = {
+        "records": records,
+        "json_bytes_per_record": floor_size / records,
+        "plain_write_us_per_record": floor_s / records * 1e6,
+    }
+    for compression in COMPRESSIONS:
+
+        def spool(folder: Path, compression: Compression = compression) -> None:
+            writer = _spool.Spool(
+                REQUESTS,
+                folder,
+                "bench-",
+                batch_size=5_000,
+                chunk_size=64,
+                lock=threading.Lock(),
+                warn=print,
+                compression=compression,
+            )
+            writer.add_packed(packed)
+            writer.write(everything=True)
+
+        cpu_s, size = best_cpu_s(spool)
+        result[compression] = {
+            "us_per_record": cpu_s / records * 1e6,
+            "bytes_per_record": size / records,
+            "ratio_to_plain_write": cpu_s / floor_s,
+        }
     return result
 
 
@@ -479,6 +541,7 @@ def cpu_stalls(seconds: float, repeats: int, rate: float) -> dict[str, Any]:
 
 ITEMS = 5_000
 DIM = 16
+FEATURE_NAMES = [f"f{k}" for k in range(DIM)]
 #: Candidates scored per request by default: the best 20 are logged, 10 shown.
 POOL = 20
 #: Above this share of a core in the measured windows, a toy service's p99 is queueing noise.
@@ -541,6 +604,9 @@ class _Service:
         arm = arm.removesuffix(COLUMNS)
         rng = random.Random(3)
         self.items = [[rng.uniform(-1, 1) for _ in range(DIM)] for _ in range(ITEMS)]
+        # A catalog's own ids and candidate sources: a service holds these as strings.
+        self.item_ids = [f"item-{i}" for i in range(ITEMS)]
+        self.item_sources = [SOURCES[i % len(SOURCES)] for i in range(ITEMS)]
         self.rng = rng
         self.logger: RequestLogger | ListLogger | NoopLogger | None = None
         if arm == "noop":
@@ -549,6 +615,9 @@ class _Service:
             self.logger = ListLogger()
         elif arm == "caller":
             self.logger = CallerOnlyLogger(spool, writer="thread")
+        elif arm == "process_zstd":
+            self.logger = RequestLogger(spool, writer="process", compression="zstd")
+            self.logger.flush()
         elif arm == "process_unpaced":
             logger_module.WRITER_PACING = None
             self.logger = RequestLogger(spool, writer="process")
@@ -570,21 +639,25 @@ class _Service:
     def recommend(self, user: int) -> bytes:
         start = time.perf_counter()
         rng = random.Random(user)
-        vector = [rng.uniform(-1, 1) for _ in range(DIM)]
+        # the user's features, as a feature store returns them (the ranking reads them)
+        features: dict[str, float | str] = {name: rng.uniform(-1, 1) for name in FEATURE_NAMES}
+        vector = list(features.values())
+        features["genre"] = "drama"
         picked = rng.sample(range(ITEMS), self.pool)
         scored = sorted(
             ((sum(a * b for a, b in zip(vector, self.items[i], strict=True)), i) for i in picked),
             reverse=True,
         )[:20]
-        slate = [{"item_id": f"item-{i}", "score": round(s, 4)} for s, i in scored[:10]]
+        ids, sources = self.item_ids, self.item_sources
+        slate = [{"item_id": ids[i], "score": round(s, 4)} for s, i in scored[:10]]
         self.count += 1
         request_id = f"req-{os.getpid()}-{self.count}"
         if self.logger is not None:
             candidates: list[dict[str, Any]] | dict[str, list[Any]]
             if self.columns:
                 candidates = {
-                    "item_id": [f"item-{i}" for _, i in scored],
-                    "source": [SOURCES[i % len(SOURCES)] for _, i in scored],
+                    "item_id": [ids[i] for _, i in scored],
+                    "source": [sources[i] for _, i in scored],
                     "score": [s for s, _ in scored],
                     "position": POSITIONS,
                     "propensity": PROPENSITIES,
@@ -592,8 +665,8 @@ class _Service:
             else:
                 candidates = [
                     {
-                        "item_id": f"item-{i}",
-                        "source": SOURCES[i % len(SOURCES)],
+                        "item_id": ids[i],
+                        "source": sources[i],
                         "score": s,
                         "position": pos if pos < 10 else None,
                         "propensity": 0.5,
@@ -610,7 +683,7 @@ class _Service:
                 latency_ms=(time.perf_counter() - start) * 1000,
                 stage_latency_ms={"candidate_generation": 0.1, "ranking": 0.2},
                 context={"device": "tv", "country": "FR", "app_version": "8.1", "arm": "b"},
-                features={**{f"f{k}": v for k, v in enumerate(vector[:10])}, "genre": "drama"},
+                features=features,
                 feature_ts={"user_profile": 1764000000000},
                 candidates=candidates,
             )
@@ -1045,6 +1118,20 @@ def print_table(report: dict[str, Any]) -> None:
             )
         print(f"   ratio log/bare: mean {cost['ratio_mean']:.1f}x, p99 {cost['ratio_p99']:.1f}x")
         print(f"   logger stats: {cost['logger_stats']}")
+    if "spool_cost" in report:
+        spool = report["spool_cost"]
+        print(
+            f"1b. the writer's CPU per packed request ({spool['records']:,} requests of"
+            f" {spool['json_bytes_per_record']:,.0f} bytes of JSON; best of 5)"
+        )
+        print(f"   plain write of the same bytes: {spool['plain_write_us_per_record']:.2f} µs a record")
+        for compression in COMPRESSIONS:
+            c = spool[compression]
+            print(
+                f"   spool, {compression:5}: {c['us_per_record']:6.2f} µs a record"
+                f" ({c['ratio_to_plain_write']:.1f}x the plain write),"
+                f" {c['bytes_per_record']:,.0f} bytes a record"
+            )
     if (gil := report.get("gil_stalls")) is not None:
         print(f"\n2. GIL stalls seen by a 1 ms sleeper while {gil['records']:,} records are written")
         print(f"   {'':20} {'work ms':>9} {'stall p99 ms':>13} {'stall max ms':>13}")
@@ -1195,6 +1282,7 @@ def main() -> None:
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}}
     if not args.only_http and not args.only_cpu_stalls:
         report["caller_cost"] = {writer: caller_cost(args.calls, 10, writer) for writer in WRITERS}
+        report["spool_cost"] = spool_cost(5_000, repeats=5)
         report["gil_stalls"] = gil_stalls(20_000, repeats=3)
     if not args.only_http:
         report["cpu_stalls"] = cpu_stalls(args.seconds, repeats=args.rounds, rate=args.rps)

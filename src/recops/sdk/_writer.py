@@ -47,7 +47,7 @@ import pyarrow as pa
 
 from recops.contract import RecordKind
 from recops.priority import lower_priority
-from recops.sdk._spool import Pacing, Spool, spooled
+from recops.sdk._spool import Compression, Pacing, Spool, spooled
 
 HEADER = struct.Struct("<cQ")
 COUNT = struct.Struct("<I")
@@ -95,6 +95,7 @@ class Settings:
     chunk_size: int
     flush_interval_s: float
     pacing: Pacing | None
+    compression: Compression
 
 
 def _set_pipe_size(fd: int) -> None:
@@ -106,14 +107,18 @@ def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
     """Write ``parts`` one after another with ``os.writev``, at most ``PIPE_PIECE`` bytes a call.
 
     Each call is a short stretch in the kernel (see ``READ_SIZE``); the kernel gathers the
-    parts itself, so nothing here copies them into one buffer.
+    parts itself, so nothing here copies them into one buffer. Only a part too large for one
+    call is cut (into memory views): the garbage collector counts every view made, and a
+    view per record made it run a few times a second in a busy host.
     """
-    pieces = [
-        memoryview(part)[start : start + PIPE_PIECE]
-        for part in parts
-        for start in range(0, len(part), PIPE_PIECE)
-    ]
-    group: list[memoryview] = []
+    pieces: list[bytes | memoryview] = []
+    for part in parts:
+        if len(part) <= PIPE_PIECE:
+            pieces.append(part)
+        else:
+            view = memoryview(part)
+            pieces.extend(view[start : start + PIPE_PIECE] for start in range(0, len(part), PIPE_PIECE))
+    group: list[bytes | memoryview] = []
     size = 0
     for piece in [*pieces, None]:
         if group and (piece is None or size + len(piece) > PIPE_PIECE or len(group) == WRITEV_PARTS):
@@ -400,6 +405,7 @@ class _Writer:
                 lock=threading.Lock(),
                 warn=self.warn,
                 pacing=settings.pacing,
+                compression=settings.compression,
             )
             self.flush_interval_s = settings.flush_interval_s
             return True

@@ -548,6 +548,19 @@ def test_a_forked_child_gets_its_own_queue_and_flusher(tmp_path: Path, writer: s
     assert len({p.name.split("-")[2] for p in visible_files(tmp_path)}) == 2  # two pids
 
 
+@pytest.mark.parametrize("compression", ["none", "zstd"])
+def test_spool_files_are_compressed_as_asked_and_read_back_the_same(
+    tmp_path: Path, writer: str, compression: str
+) -> None:
+    with RequestLogger(tmp_path, writer=writer, compression=compression) as logger:  # type: ignore[arg-type]
+        for i in range(50):
+            logger.log(**request(i))
+    [path] = visible_files(tmp_path)
+    codecs = {pq.read_metadata(path).row_group(0).column(0).compression}
+    assert codecs == {"UNCOMPRESSED" if compression == "none" else "ZSTD"}
+    assert sorted(row["request_id"] for row in read_rows(tmp_path)) == sorted(f"r{i}" for i in range(50))
+
+
 def test_options_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="sample rate"):
         RequestLogger(tmp_path, sample_rate=1.5)
@@ -557,6 +570,8 @@ def test_options_are_checked(tmp_path: Path) -> None:
         RequestLogger(tmp_path, max_queue=0)
     with pytest.raises(ValueError, match="writer"):
         RequestLogger(tmp_path, writer="fork")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="compression"):
+        RequestLogger(tmp_path, compression="gzip")  # type: ignore[arg-type]
     with pytest.raises(KeyError, match="unknown record kind"):
         RecordLogger(tmp_path, "clicks")
 
@@ -865,10 +880,12 @@ def test_pipe_writes_gather_parts_in_pieces_and_keep_their_order(monkeypatch: py
     ``PIPE_PIECE`` bytes, a part larger than that being cut into pieces.
     """
     calls: list[list[int]] = []
+    views: list[int] = []  # the sizes of parts passed as memory views, not as themselves
     real_writev = os.writev
 
     def watched(fd: int, buffers: list[bytes]) -> int:
         calls.append([len(b) for b in buffers])
+        views.extend(len(b) for b in buffers if isinstance(b, memoryview))
         return real_writev(fd, buffers)
 
     monkeypatch.setattr(os, "writev", watched)
@@ -893,3 +910,5 @@ def test_pipe_writes_gather_parts_in_pieces_and_keep_their_order(monkeypatch: py
     assert all(len(c) <= _writer.WRITEV_PARTS for c in calls)
     assert all(sum(c) <= _writer.PIPE_PIECE for c in calls)
     assert sum(map(sum, calls)) == sum(sizes)
+    # only the part larger than a piece was cut (the collector counts every view made)
+    assert views == [_writer.PIPE_PIECE, _writer.PIPE_PIECE, 5]
