@@ -9,7 +9,9 @@ packed as JSON by the caller, to a writer process, which converts and writes) an
 
 1. Caller's cost: ``RequestLogger.log()`` with a realistic 20-candidate request, timed
    call by call (``perf_counter_ns``), beside a bare function with the same signature
-   and arguments, in alternating blocks of the same run; once per writer. The flusher
+   and arguments, in alternating blocks of the same run; once per writer back to back,
+   and once with the process writer at ``--rps`` calls a second (after each gap the
+   caches are cold, as in a service: on some machines that costs more than the call). The flusher
    runs meanwhile, so the times include waiting for the GIL it holds.
 1b. The writer's cost: the CPU a writer spends per packed request turning it into a spool
    file, for each ``compression``, beside a plain write of the same bytes, and the
@@ -197,7 +199,9 @@ def percentiles_ms(samples: list[float]) -> dict[str, float]:
 # ----------------------------------------------------------------- 1. caller's cost
 
 
-def caller_cost(calls: int, blocks: int, writer: Writer) -> dict[str, Any]:
+def caller_cost(calls: int, blocks: int, writer: Writer, pace_s: float = 0.0) -> dict[str, Any]:
+    """Time ``log()`` and a bare call call by call; with ``pace_s``, one call every ``pace_s``
+    (as a service calls it: after a gap, its caches cold), else back to back."""
     rng = random.Random(1)
     requests = [make_request(i, rng) for i in range(2000)]
     timings: dict[str, list[int]] = {"bare": [], "log": []}
@@ -217,8 +221,12 @@ def caller_cost(calls: int, blocks: int, writer: Writer) -> dict[str, Any]:
         for block in range(blocks):
             for name, function in functions if block % 2 == 0 else functions[::-1]:
                 sink = timings[name]
+                due = time.perf_counter()
                 for i in range(per_block):
                     kwargs = requests[i % len(requests)]
+                    if pace_s:
+                        due += pace_s
+                        time.sleep(max(0.0, due - time.perf_counter()))
                     start = clock()
                     function(**kwargs)
                     sink.append(clock() - start)
@@ -228,6 +236,7 @@ def caller_cost(calls: int, blocks: int, writer: Writer) -> dict[str, Any]:
     result["ratio_mean"] = result["log"]["mean_us"] / result["bare"]["mean_us"]
     result["ratio_p99"] = result["log"]["p99_us"] / result["bare"]["p99_us"]
     result["logger_stats"] = vars(stats)
+    result["pace_s"] = pace_s
     return result
 
 
@@ -1104,10 +1113,11 @@ def print_table(report: dict[str, Any]) -> None:
         f"{machine['cpus']} CPUs; load average {machine['load_average_at_start'][0]:.2f} at start,"
         f" {machine['load_average_at_end'][0]:.2f} at end (other jobs on the machine skew part 3)\n"
     )
-    for writer in WRITERS if "caller_cost" in report else ():
-        cost = report["caller_cost"][writer]
+    for writer, cost in report.get("caller_cost", {}).items():
+        pace = f", one call every {cost['pace_s'] * 1000:g} ms" if cost.get("pace_s") else ""
         print(
-            f"1. caller's cost per call, writer={writer} ({cost['log']['calls']:,} calls each, 20 candidates)"
+            f"1. caller's cost per call, writer={writer} ({cost['log']['calls']:,} calls each, 20 candidates"
+            f"{pace})"
         )
         print(f"   {'':14} {'mean µs':>9} {'p50 µs':>9} {'p99 µs':>9} {'max µs':>10}")
         for name in ("bare", "log"):
@@ -1282,6 +1292,8 @@ def main() -> None:
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}}
     if not args.only_http and not args.only_cpu_stalls:
         report["caller_cost"] = {writer: caller_cost(args.calls, 10, writer) for writer in WRITERS}
+        paced = caller_cost(min(args.calls, 10_000), 10, "process", pace_s=1 / args.rps)
+        report["caller_cost"]["process, paced"] = paced
         report["spool_cost"] = spool_cost(5_000, repeats=5)
         report["gil_stalls"] = gil_stalls(20_000, repeats=3)
     if not args.only_http:

@@ -42,9 +42,9 @@ from recops.contract.packed import Queued, Record, convert_chunks, packed_kind, 
 
 #: ``warn(key, message, *args)``: log a warning once per key.
 Warn = Callable[..., None]
-#: How a spool file of packed records is compressed. "none" costs the writer about 1.5 µs
-#: a request with 20 candidates (3 kB of JSON) on the 2-vCPU VM of 2026-11-27, "zstd" (at
-#: level 1) 8 to 13 µs, for files a fifth of the size (decision 0059).
+#: How a spool file of packed records is compressed. "none" costs the writer 2 to 3 µs a
+#: request with 20 candidates (3 kB of JSON) on the 2-vCPU Intel VM of 2026-11-27, "zstd"
+#: (at level 1) 9 to 15 µs, for files a fifth of the size (decision 0059; the bench's part 1b).
 Compression = Literal["none", "zstd"]
 COMPRESSIONS: tuple[Compression, ...] = get_args(Compression)
 
