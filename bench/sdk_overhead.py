@@ -92,7 +92,7 @@ from recops.sdk import RequestLogger, _arrow, _spool
 from recops.sdk import logger as logger_module
 from recops.sdk._spool import COMPRESSIONS, Compression
 from recops.sdk._writer import NICENESS, PACING
-from recops.sdk.logger import CONVERT_EVERY_S, Writer
+from recops.sdk.logger import CONVERT_EVERY_S, LoggerOptions, Writer
 
 WRITERS: tuple[Writer, ...] = ("process", "thread")
 #: Two floors for any logger: "noop", a ``log()`` that does nothing (what remains is the
@@ -102,6 +102,12 @@ WRITERS: tuple[Writer, ...] = ("process", "thread")
 #: the writer process without its pacing, and "process_zstd", the writer process
 #: compressing its files with zstd.
 ARMS = ("without", "again", "noop", "list", *WRITERS, "caller", "process_unpaced", "process_zstd")
+#: The arms that run a ``RequestLogger``, and its options.
+LOGGER_ARMS: dict[str, LoggerOptions] = {
+    **{writer: {"writer": writer} for writer in WRITERS},
+    "process_unpaced": {"writer": "process"},
+    "process_zstd": {"writer": "process", "compression": "zstd"},
+}
 #: "again" is a second service without a logger: its ratio to "without" is the bench's
 #: own noise (an A/A comparison), the resolution below which no arm can be judged.
 DEFAULT_ARMS = ARMS[1:-3]
@@ -269,6 +275,7 @@ def spool_cost(records: int, repeats: int) -> dict[str, Any]:
     floor_s, floor_size = best_cpu_s(plain)
     result: dict[str, Any] = {
         "records": records,
+        "repeats": repeats,
         "json_bytes_per_record": floor_size / records,
         "plain_write_us_per_record": floor_s / records * 1e6,
     }
@@ -624,15 +631,10 @@ class _Service:
             self.logger = ListLogger()
         elif arm == "caller":
             self.logger = CallerOnlyLogger(spool, writer="thread")
-        elif arm == "process_zstd":
-            self.logger = RequestLogger(spool, writer="process", compression="zstd")
-            self.logger.flush()
-        elif arm == "process_unpaced":
-            logger_module.WRITER_PACING = None
-            self.logger = RequestLogger(spool, writer="process")
-            self.logger.flush()
-        elif arm in WRITERS:
-            self.logger = RequestLogger(spool, writer=arm)
+        elif arm in LOGGER_ARMS:
+            if arm == "process_unpaced":
+                logger_module.WRITER_PACING = None
+            self.logger = RequestLogger(spool, **LOGGER_ARMS[arm])
             self.logger.flush()  # steady state: a writer process has started (imported pyarrow)
         self.count = 0
 
@@ -1132,7 +1134,7 @@ def print_table(report: dict[str, Any]) -> None:
         spool = report["spool_cost"]
         print(
             f"1b. the writer's CPU per packed request ({spool['records']:,} requests of"
-            f" {spool['json_bytes_per_record']:,.0f} bytes of JSON; best of 5)"
+            f" {spool['json_bytes_per_record']:,.0f} bytes of JSON; best of {spool['repeats']})"
         )
         print(f"   plain write of the same bytes: {spool['plain_write_us_per_record']:.2f} µs a record")
         for compression in COMPRESSIONS:

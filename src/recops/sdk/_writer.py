@@ -120,17 +120,24 @@ def _write_parts(fd: int, parts: Sequence[bytes]) -> None:
             pieces.extend(view[start : start + PIPE_PIECE] for start in range(0, len(part), PIPE_PIECE))
     group: list[bytes | memoryview] = []
     size = 0
-    for piece in [*pieces, None]:
-        if group and (piece is None or size + len(piece) > PIPE_PIECE or len(group) == WRITEV_PARTS):
-            written = os.writev(fd, group)
-            if written < size:  # a partial write (a signal): the rest, one piece at a time
-                rest = memoryview(b"".join(group))[written:]
-                while rest:
-                    rest = rest[os.write(fd, rest[:PIPE_PIECE]) :]
+    for piece in pieces:
+        if group and (size + len(piece) > PIPE_PIECE or len(group) == WRITEV_PARTS):
+            _writev_all(fd, group, size)
             group, size = [], 0
-        if piece is not None:
-            group.append(piece)
-            size += len(piece)
+        group.append(piece)
+        size += len(piece)
+    if group:
+        _writev_all(fd, group, size)
+
+
+def _writev_all(fd: int, group: list[bytes | memoryview], size: int) -> None:
+    """Write ``group`` (``size`` bytes) with one ``os.writev``; a partial write (a signal) is
+    finished one piece at a time."""
+    written = os.writev(fd, group)
+    if written < size:
+        rest = memoryview(b"".join(group))[written:]
+        while rest:
+            rest = rest[os.write(fd, rest[:PIPE_PIECE]) :]
 
 
 # ----------------------------------------------------------------- the host's side
